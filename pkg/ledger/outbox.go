@@ -1,0 +1,74 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// OutboxChannel is the LISTEN/NOTIFY channel that wakes the outbox relay.
+const OutboxChannel = "promo_outbox"
+
+// Enqueue writes a result event to the outbox inside tx. The event is
+// marshalled here so that the bytes published are the bytes committed. An
+// event_id already in the outbox is left alone (a deterministic job event
+// computed twice is one event). Enqueue also asks Postgres to notify the
+// relay at commit; notifications of one transaction are folded into one.
+func Enqueue(ctx context.Context, tx pgx.Tx, subject, eventID string, event any) error {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return fmt.Errorf("ledger: marshal %s: %w", eventID, err)
+	}
+	_, err = tx.Exec(ctx, `
+		WITH ins AS (
+			INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)
+			ON CONFLICT (event_id) DO NOTHING
+		)
+		SELECT pg_notify('`+OutboxChannel+`', '')`, eventID, subject, payload)
+	if err != nil {
+		return fmt.Errorf("ledger: enqueue %s: %w", eventID, err)
+	}
+	return nil
+}
+
+// OutboxRow is one result event waiting to be published.
+type OutboxRow struct {
+	ID        int64
+	EventID   string
+	Subject   string
+	Payload   []byte
+	CreatedAt time.Time
+}
+
+// PendingOutbox returns up to limit unpublished rows in id order. Rows of one
+// customer are in commit order: their transactions are serialised by the
+// customer's row lock, so a later one allocates a later id.
+func PendingOutbox(ctx context.Context, db DB, limit int) ([]OutboxRow, error) {
+	rows, err := db.Query(ctx, `SELECT id, event_id, subject, payload, created_at FROM outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read outbox: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxRow])
+}
+
+// DeleteOutbox removes rows JetStream has acknowledged.
+func DeleteOutbox(ctx context.Context, db DB, ids []int64) error {
+	if _, err := db.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("ledger: delete outbox rows: %w", err)
+	}
+	return nil
+}
+
+// OutboxBacklog counts unpublished rows and the age of the oldest (zero when
+// the outbox is empty), for metrics and `promoengine status`.
+func OutboxBacklog(ctx context.Context, db DB) (count int64, oldest time.Duration, err error) {
+	var secs float64
+	err = db.QueryRow(ctx, `SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM outbox`).Scan(&count, &secs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: outbox backlog: %w", err)
+	}
+	return count, time.Duration(secs * float64(time.Second)), nil
+}

@@ -1,0 +1,185 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/promoengine/promoengine/pkg/dec"
+)
+
+// Catalog is a parsed, validated catalog document (SPEC §5). It is
+// immutable once parsed and safe to share between goroutines.
+type Catalog struct {
+	// Version is the catalog version stored in Postgres (0 when the catalog
+	// was parsed from a file and not yet applied). Results carry it.
+	Version int64
+
+	Currency      string
+	MoneyDecimals int32 // default 2
+	Timezone      string
+	Location      *time.Location // loaded from Timezone
+
+	Points     PointsConfig
+	Membership *MembershipConfig // nil: no membership levels
+
+	// Programs sorted in evaluation order: layer (item, order), then
+	// priority, then id.
+	Programs []*Program
+
+	// JSON is the canonical JSON form of the document as applied (YAML is
+	// converted), which is what the catalog store keeps.
+	JSON []byte
+}
+
+// PointsConfig is the points section. A catalog without one earns nothing
+// and allows no redemption.
+type PointsConfig struct {
+	Decimals    int32 // earned points are rounded down to this; default 0
+	Earn        []EarnRule
+	Expiry      *Expiry // nil: lots never expire
+	PendingDays int     // a lot is spendable from occurred_at + PendingDays
+	Redeem      *RedeemConfig
+}
+
+// EarnRule gives floor(base / PerAmount) × Points.
+type EarnRule struct {
+	PerAmount dec.Decimal
+	Points    dec.Decimal
+}
+
+// Expiry is {months: N} or {days: N}; exactly one is non-zero.
+type Expiry struct {
+	Months int
+	Days   int
+}
+
+// RedeemConfig governs spending points as a discount.
+type RedeemConfig struct {
+	Value    dec.Decimal // money value of one point
+	Min      dec.Decimal // smallest redemption
+	MaxShare dec.Decimal // value ≤ MaxShare × running order net
+}
+
+// MembershipConfig is the membership section.
+type MembershipConfig struct {
+	DefaultPath string
+	Paths       []*Path
+}
+
+// Downgrade policies.
+const (
+	DowngradeOneLevel    = "one_level"
+	DowngradeToQualified = "to_qualified"
+)
+
+// Path is one ladder of levels.
+type Path struct {
+	ID            string
+	WindowDays    int // qualify.window_days: spend is summed over this rolling window
+	RetentionDays int
+	Downgrade     string   // DowngradeOneLevel or DowngradeToQualified
+	Levels        []*Level // sorted by Min ascending; Levels[0] is the entry level
+}
+
+// Level is one rung of a path.
+type Level struct {
+	ID               string
+	Min              dec.Decimal
+	DiscountPercent  *dec.Decimal // member layer discount; nil: none
+	PointsMultiplier *dec.Decimal // nil: 1
+}
+
+// Layers of programs.
+const (
+	LayerItem  = "item"
+	LayerOrder = "order"
+)
+
+// Reward kinds.
+const (
+	RewardPercent          = "percent"
+	RewardAmount           = "amount"
+	RewardBuyGet           = "buy_get"
+	RewardPointsMultiplier = "points_multiplier"
+	RewardBonusPoints      = "bonus_points"
+)
+
+// Reward targets.
+const (
+	OnLines    = "lines"
+	OnCheapest = "cheapest"
+	OnOrder    = "order"
+)
+
+// Program is one promotion.
+type Program struct {
+	ID        string
+	Layer     string // LayerItem or LayerOrder
+	Priority  int
+	Exclusive bool
+	Valid     Validity
+	When      Conditions
+	Limits    Limits
+	Reward    Reward
+}
+
+// Validity is when a program is active, in the catalog timezone.
+type Validity struct {
+	From  *time.Time // inclusive; nil: always
+	Until *time.Time // exclusive; nil: forever
+	Days  []time.Weekday
+	// Hours is [start, end) in minutes after local midnight; nil: all day.
+	// End < Start means the window wraps past midnight (22:00–02:00).
+	Hours *[2]int
+}
+
+// Conditions are eligibility (who and where) and conditions (what is in the
+// basket).
+type Conditions struct {
+	Products   *ProductFilter // nil: all lines qualify
+	MinQty     *dec.Decimal
+	MinAmount  *dec.Decimal
+	Levels     []string
+	Code       string // coupon code, compared case-insensitively
+	Companies  []string
+	PosConfigs []string
+}
+
+// ProductFilter matches a line whose product id, any category or any tag is
+// listed.
+type ProductFilter struct {
+	IDs        []string
+	Categories []string
+	Tags       []string
+}
+
+// Limits of a program; nil fields are unlimited.
+type Limits struct {
+	TotalUses       *int64
+	UsesPerCustomer *int64
+	Budget          *dec.Decimal
+}
+
+// Any reports whether the program has a limit the ledger must enforce.
+func (l Limits) Any() bool {
+	return l.TotalUses != nil || l.UsesPerCustomer != nil || l.Budget != nil
+}
+
+// Reward is exactly one kind of reward.
+type Reward struct {
+	Kind             string // one of the Reward* constants
+	Percent          *dec.Decimal
+	Amount           *dec.Decimal
+	BuyGet           *BuyGet
+	PointsMultiplier *dec.Decimal
+	BonusPoints      *dec.Decimal
+	On               string       // OnLines, OnCheapest or OnOrder (defaulted by layer)
+	Max              *dec.Decimal // cap of the discount per order
+}
+
+// BuyGet is "buy Buy, get Get at Percent off".
+type BuyGet struct {
+	Buy      int64
+	Get      int64
+	Percent  dec.Decimal    // default 100
+	Products *ProductFilter // reward pool; nil: the qualifying lines
+}
