@@ -183,3 +183,106 @@ type BuyGet struct {
 	Percent  dec.Decimal    // default 100
 	Products *ProductFilter // reward pool; nil: the qualifying lines
 }
+
+// location is the catalog's timezone; UTC for a catalog built by hand
+// without one.
+func (c *Catalog) location() *time.Location {
+	if c.Location == nil {
+		return time.UTC
+	}
+	return c.Location
+}
+
+// ExpiresAt is when a lot earned at occurredAt expires: occurredAt plus the
+// expiry's months or days, counted on the calendar of the catalog timezone
+// (time.AddDate, so 31 January + 1 month is 3 March, as Go normalises), and
+// expressed in that timezone. nil means the lot never expires.
+func (c *Catalog) ExpiresAt(occurredAt time.Time) *time.Time {
+	e := c.Points.Expiry
+	if e == nil || (e.Months == 0 && e.Days == 0) {
+		return nil
+	}
+	t := occurredAt.In(c.location()).AddDate(0, e.Months, e.Days)
+	return &t
+}
+
+// AvailableAt is when a lot earned at occurredAt becomes spendable:
+// occurredAt plus pending_days on the catalog's calendar, in its timezone.
+func (c *Catalog) AvailableAt(occurredAt time.Time) time.Time {
+	return occurredAt.In(c.location()).AddDate(0, 0, c.Points.PendingDays)
+}
+
+// Path returns the membership path with the given id, or nil. The empty id
+// names the default path.
+func (c *Catalog) Path(id string) *Path {
+	if c.Membership == nil {
+		return nil
+	}
+	if id == "" {
+		id = c.Membership.DefaultPath
+	}
+	for _, p := range c.Membership.Paths {
+		if p.ID == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// LevelMultiplier is the points multiplier of a level, 1 when the path or
+// level is unknown (a catalog change may have removed it) or the level has
+// none.
+func (c *Catalog) LevelMultiplier(path, level string) dec.Decimal {
+	if l := c.Path(path).Level(level); l != nil && l.PointsMultiplier != nil {
+		return *l.PointsMultiplier
+	}
+	return dec.One
+}
+
+// Level returns the level with the given id, or nil. It is safe on a nil
+// path, so that c.Path(p).Level(l) needs no check in between.
+func (p *Path) Level(id string) *Level {
+	if p == nil {
+		return nil
+	}
+	for _, l := range p.Levels {
+		if l.ID == id {
+			return l
+		}
+	}
+	return nil
+}
+
+// Qualified is the highest level whose min is at most spend: the level a
+// customer with that window spend qualifies for. nil only when spend is below
+// the entry level's min (Parse requires that min to be 0, so for a
+// non-negative spend never).
+func (p *Path) Qualified(spend dec.Decimal) *Level {
+	if p == nil {
+		return nil
+	}
+	var q *Level
+	for _, l := range p.Levels {
+		if l.Min.LessEq(spend) && (q == nil || l.Min.Greater(q.Min)) {
+			q = l
+		}
+	}
+	return q
+}
+
+// Below is the level one rung under the level id (what a one_level
+// downgrade moves to); nil for the entry level or an unknown id.
+func (p *Path) Below(id string) *Level {
+	if p == nil {
+		return nil
+	}
+	for i, l := range p.Levels {
+		if l.ID == id {
+			if i == 0 {
+				return nil
+			}
+			return p.Levels[i-1]
+		}
+	}
+	return nil
+}
