@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/migrations"
+	"github.com/promoengine/promoengine/pkg/events"
+)
+
+// openPool connects to PROMO_DATABASE_URL for a one-shot command.
+func openPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("PROMO_DATABASE_URL is not set (or start `promoengine dev` in this directory)")
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+	}
+	pcfg.MaxConns = 4
+	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "promoengine-cli"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", cfg.MaskedDatabaseURL(), err)
+	}
+	return pool, nil
+}
+
+// openMigratedPool is openPool plus pending migrations, for commands that
+// write (applying migrations is idempotent and locked).
+func openMigratedPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
+	pool, err := openPool(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// openNATS connects to PROMO_NATS_URL for a one-shot command.
+func openNATS(c *cli) (*nats.Conn, jetstream.JetStream, *config.Config, events.Subjects, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, nil, nil, events.Subjects{}, err
+	}
+	opts := []nats.Option{nats.Name("promoengine-cli")}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, events.Subjects{}, err
+	}
+	return nc, js, cfg, events.NewSubjects(cfg.SubjectPrefix), nil
+}

@@ -1,0 +1,293 @@
+// Package config reads promoengine's configuration from the environment
+// (prefix PROMO_, SPEC §9) once, validates it with messages that name the
+// variable, and renders it for the log with secrets masked. Packages under
+// pkg/ never read the environment; everything flows from here.
+package config
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix of every variable.
+const Prefix = "PROMO"
+
+// Worker names for PROMO_WORKERS and `run --workers`.
+const (
+	WorkerOrders = "orders"
+	WorkerOutbox = "outbox"
+	WorkerOdoo   = "odoo"
+	WorkerJobs   = "jobs"
+	WorkerAPI    = "api"
+)
+
+// AllWorkers is the default set, in start order.
+var AllWorkers = []string{WorkerOrders, WorkerOutbox, WorkerOdoo, WorkerJobs, WorkerAPI}
+
+// Roles of API keys.
+const (
+	RolePOS   = "pos"
+	RoleAdmin = "admin"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	NATSURL   string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	NATSCreds string `envconfig:"NATS_CREDS"`
+
+	DatabaseURL string `envconfig:"DATABASE_URL"`
+	// DatabaseMaxConns sizes the pool; 0 picks lanes + 8.
+	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" default:"0"`
+
+	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`
+
+	OdooURL        string        `envconfig:"ODOO_URL"`
+	OdooDB         string        `envconfig:"ODOO_DB"`
+	OdooLogin      string        `envconfig:"ODOO_LOGIN"`
+	OdooAPIKey     Secret        `envconfig:"ODOO_API_KEY"`
+	OdooAPIKeyFile string        `envconfig:"ODOO_API_KEY_FILE"`
+	OdooModel      string        `envconfig:"ODOO_MODEL" default:"pos.order"`
+	OdooMethod     string        `envconfig:"ODOO_METHOD" default:"promo_engine_apply"`
+	OdooTimeout    time.Duration `envconfig:"ODOO_TIMEOUT" default:"10s"`
+	// OdooConcurrency bounds the pushes in flight to Odoo.
+	OdooConcurrency int `envconfig:"ODOO_CONCURRENCY" default:"4"`
+
+	// APIKeys is "key:role,key:role" with role pos or admin.
+	APIKeys APIKeys `envconfig:"API_KEYS"`
+
+	Workers   string `envconfig:"WORKERS" default:"orders,outbox,odoo,jobs,api"`
+	BatchSize int    `envconfig:"BATCH_SIZE" default:"256"`
+	// Lanes is the number of per-customer serial lanes of the order worker.
+	Lanes int `envconfig:"LANES" default:"8"`
+	// MaxDeliver is how many times an order event is tried before it is
+	// dead-lettered (a return waiting for its original order, a failing
+	// database).
+	MaxDeliver int `envconfig:"MAX_DELIVER" default:"10"`
+
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json"`
+
+	// SubjectPrefix puts every subject and stream under a prefix (SPEC §2:
+	// "the prefix is configurable"); empty gives the SPEC's names.
+	SubjectPrefix string `envconfig:"SUBJECT_PREFIX"`
+	// DuplicateWindow is the JetStream de-duplication window of the streams.
+	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
+}
+
+// Secret is a string that never prints.
+type Secret string
+
+// String masks the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// APIKey is one bearer key and its role.
+type APIKey struct {
+	Key  Secret
+	Role string
+}
+
+// APIKeys is the parsed PROMO_API_KEYS.
+type APIKeys []APIKey
+
+// Decode implements envconfig.Decoder.
+func (k *APIKeys) Decode(value string) error {
+	var out APIKeys
+	for i, item := range strings.Split(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		key, role, ok := strings.Cut(item, ":")
+		if !ok || key == "" {
+			return fmt.Errorf("item %d is not key:role", i+1)
+		}
+		if role != RolePOS && role != RoleAdmin {
+			return fmt.Errorf("item %d has role %q; want %q or %q", i+1, role, RolePOS, RoleAdmin)
+		}
+		out = append(out, APIKey{Key: Secret(key), Role: role})
+	}
+	*k = out
+	return nil
+}
+
+// Load reads and validates the environment.
+func Load() (*Config, error) {
+	var c Config
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every value and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("PROMO_%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	if _, err := c.WorkerList(); err != nil {
+		bad("WORKERS", "%v", err)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		bad("BATCH_SIZE", "must be between 1 and 10000, got %d", c.BatchSize)
+	}
+	if c.Lanes < 1 || c.Lanes > 256 {
+		bad("LANES", "must be between 1 and 256, got %d", c.Lanes)
+	}
+	if c.MaxDeliver < 2 || c.MaxDeliver > 100 {
+		bad("MAX_DELIVER", "must be between 2 and 100, got %d", c.MaxDeliver)
+	}
+	if c.DatabaseMaxConns < 0 {
+		bad("DATABASE_MAX_CONNS", "must not be negative, got %d", c.DatabaseMaxConns)
+	}
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("LOG_LEVEL", "must be one of trace, debug, info, warn, error; got %q", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "console" {
+		bad("LOG_FORMAT", "must be json or console, got %q", c.LogFormat)
+	}
+	if c.NATSURL == "" {
+		bad("NATS_URL", "must not be empty")
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql" && !strings.Contains(c.DatabaseURL, "=")) {
+			bad("DATABASE_URL", "must be a postgres:// URL or a key=value connection string")
+		}
+	}
+	if c.OdooURL != "" {
+		u, err := url.Parse(c.OdooURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ODOO_URL", "must be an http(s) URL such as https://odoo.example.com, got %q", c.OdooURL)
+		}
+		if c.OdooDB == "" {
+			bad("ODOO_DB", "is required when PROMO_ODOO_URL is set")
+		}
+		if c.OdooLogin == "" {
+			bad("ODOO_LOGIN", "is required when PROMO_ODOO_URL is set")
+		}
+		if c.OdooAPIKey == "" && c.OdooAPIKeyFile == "" {
+			bad("ODOO_API_KEY", "or PROMO_ODOO_API_KEY_FILE is required when PROMO_ODOO_URL is set")
+		}
+	}
+	if c.OdooAPIKey != "" && c.OdooAPIKeyFile != "" {
+		bad("ODOO_API_KEY_FILE", "set either PROMO_ODOO_API_KEY or PROMO_ODOO_API_KEY_FILE, not both")
+	}
+	if c.OdooAPIKeyFile != "" {
+		b, err := os.ReadFile(c.OdooAPIKeyFile)
+		if err != nil {
+			bad("ODOO_API_KEY_FILE", "cannot read: %v", err)
+		} else {
+			c.OdooAPIKey = Secret(strings.TrimSpace(string(b)))
+		}
+	}
+	if c.OdooConcurrency < 1 || c.OdooConcurrency > 64 {
+		bad("ODOO_CONCURRENCY", "must be between 1 and 64, got %d", c.OdooConcurrency)
+	}
+	if c.OdooTimeout <= 0 {
+		bad("ODOO_TIMEOUT", "must be positive, got %s", c.OdooTimeout)
+	}
+	if c.DuplicateWindow < 2*time.Minute {
+		bad("DUPLICATE_WINDOW", "must be at least 2m so that republished events are recognised, got %s", c.DuplicateWindow)
+	}
+	seen := map[Secret]bool{}
+	for _, k := range c.APIKeys {
+		if seen[k.Key] {
+			bad("API_KEYS", "a key is listed twice")
+		}
+		seen[k.Key] = true
+	}
+	return errors.Join(errs...)
+}
+
+// WorkerList parses Workers.
+func (c *Config) WorkerList() ([]string, error) {
+	return ParseWorkers(c.Workers)
+}
+
+// ParseWorkers parses "orders,outbox" into a list, refusing unknown names.
+func ParseWorkers(s string) ([]string, error) {
+	var out []string
+	for _, w := range strings.Split(s, ",") {
+		w = strings.TrimSpace(w)
+		if w == "" {
+			continue
+		}
+		if !slices.Contains(AllWorkers, w) {
+			return nil, fmt.Errorf("unknown worker %q; want some of %s", w, strings.Join(AllWorkers, ","))
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no worker named; want some of %s", strings.Join(AllWorkers, ","))
+	}
+	return out, nil
+}
+
+// MaskedDatabaseURL hides the password of the database URL for logs.
+func (c *Config) MaskedDatabaseURL() string {
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil || u.User == nil {
+		return c.DatabaseURL
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}
+
+// LogFields renders the configuration for the start-up log line with every
+// secret masked (the Odoo API key and the API keys show a short fingerprint
+// so an operator can tell which key is loaded without seeing it).
+func (c *Config) LogFields() map[string]any {
+	roles := make([]string, len(c.APIKeys))
+	for i, k := range c.APIKeys {
+		roles[i] = fingerprint(string(k.Key)) + ":" + k.Role
+	}
+	return map[string]any{
+		"nats_url":         c.NATSURL,
+		"nats_creds":       c.NATSCreds,
+		"database_url":     c.MaskedDatabaseURL(),
+		"http_addr":        c.HTTPAddr,
+		"odoo_url":         c.OdooURL,
+		"odoo_db":          c.OdooDB,
+		"odoo_login":       c.OdooLogin,
+		"odoo_api_key":     fingerprint(string(c.OdooAPIKey)),
+		"odoo_model":       c.OdooModel,
+		"odoo_method":      c.OdooMethod,
+		"api_keys":         roles,
+		"workers":          c.Workers,
+		"batch_size":       c.BatchSize,
+		"lanes":            c.Lanes,
+		"max_deliver":      c.MaxDeliver,
+		"subject_prefix":   c.SubjectPrefix,
+		"duplicate_window": c.DuplicateWindow.String(),
+	}
+}
+
+func fingerprint(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("sha256:%x…", sum[:4])
+}

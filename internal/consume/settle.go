@@ -1,0 +1,78 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promoengine/promoengine/pkg/events"
+)
+
+// Settlement says what happened to a message, for metrics and logs.
+type Settlement string
+
+// Settlements.
+const (
+	Acked        Settlement = "acked"
+	Retried      Settlement = "retried"
+	DeadLettered Settlement = "dead_lettered"
+	Released     Settlement = "released"
+)
+
+// Settler applies outcomes to messages.
+type Settler struct {
+	dl         *DeadLetterer
+	maxDeliver uint64
+}
+
+// NewSettler returns a Settler that dead-letters a retried message once it
+// has been delivered maxDeliver times.
+func NewSettler(dl *DeadLetterer, maxDeliver int) *Settler {
+	return &Settler{dl: dl, maxDeliver: uint64(maxDeliver)}
+}
+
+// Settle tells JetStream the outcome err of handling msg. A dead letter is
+// acknowledged by the DLQ stream before the original is terminated; if the
+// dead-letter publish fails, the message is naked and tried again later.
+func (s *Settler) Settle(ctx context.Context, msg jetstream.Msg, outcome error) (Settlement, error) {
+	var delivered uint64 = 1
+	if md, err := msg.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	var perm *Permanent
+	var retry *Retry
+	switch {
+	case outcome == nil:
+		return Acked, msg.Ack()
+	case errors.As(outcome, &perm):
+		return s.deadLetter(ctx, msg, perm.Code, perm.Err.Error())
+	case errors.Is(outcome, context.Canceled):
+		return Released, msg.Nak()
+	case errors.As(outcome, &retry):
+		if delivered >= s.maxDeliver {
+			return s.deadLetter(ctx, msg, retry.Code, fmt.Sprintf("%v (after %d deliveries)", retry.Err, delivered))
+		}
+		delay := retry.Delay
+		if delay == 0 {
+			delay = RetryDelay(delivered)
+		}
+		return Retried, msg.NakWithDelay(delay)
+	default:
+		if delivered >= s.maxDeliver {
+			return s.deadLetter(ctx, msg, events.DLQProcessingFailed, fmt.Sprintf("%v (after %d deliveries)", outcome, delivered))
+		}
+		return Retried, msg.NakWithDelay(RetryDelay(delivered))
+	}
+}
+
+func (s *Settler) deadLetter(ctx context.Context, msg jetstream.Msg, code, message string) (Settlement, error) {
+	if err := s.dl.Send(ctx, LetterFromMsg(msg, code, message)); err != nil {
+		if nakErr := msg.NakWithDelay(RetryDelay(1)); nakErr != nil {
+			return Retried, errors.Join(err, nakErr)
+		}
+		return Retried, err
+	}
+	return DeadLettered, msg.Term()
+}

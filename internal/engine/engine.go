@@ -1,0 +1,316 @@
+// Package engine assembles a running promoengine from its configuration:
+// connections, streams, migrations, the catalog watcher and the workers
+// named in PROMO_WORKERS, plus the HTTP server of health, readiness,
+// metrics and (with the api worker) the API. `promoengine run`, `promoengine
+// dev` and the conformance suite all start the engine through this one
+// package, so tests exercise exactly what production runs.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/migrations"
+	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/workers"
+)
+
+// Engine is a running promoengine process.
+type Engine struct {
+	cfg      *config.Config
+	log      zerolog.Logger
+	workers  []string
+	Subjects events.Subjects
+
+	NC       *nats.Conn
+	JS       jetstream.JetStream
+	Pool     *pgxpool.Pool
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	Store    *ledger.Store
+	Catalogs *workers.CatalogWatcher
+
+	Orders *workers.Orders
+	Relay  *workers.OutboxRelay
+	Jobs   *workers.JobsScheduler
+	Quote  *workers.QuoteService
+
+	http     *http.Server
+	httpLn   net.Listener
+	stops    []func()
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	httpDone chan struct{}
+}
+
+// Connect opens NATS and Postgres for cfg, the pieces every command needs.
+func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats.Conn, jetstream.JetStream, *pgxpool.Pool, error) {
+	if cfg.DatabaseURL == "" {
+		return nil, nil, nil, errors.New("PROMO_DATABASE_URL is not set: point it at PostgreSQL (or use `promoengine dev` for an embedded one)")
+	}
+	opts := []nats.Option{
+		nats.Name("promoengine"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn().Err(err).Msg("NATS disconnected")
+			}
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info().Msg("NATS reconnected") }),
+	}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	nc, err := nats.Connect(cfg.NATSURL, opts...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+	}
+	maxConns := cfg.DatabaseMaxConns
+	if maxConns == 0 {
+		maxConns = int32(cfg.Lanes + 8)
+	}
+	pcfg.MaxConns = maxConns
+	// Business time is the event's; the session time zone only affects how
+	// Postgres does interval arithmetic, and UTC makes a day 24 hours.
+	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "promoengine"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		nc.Close()
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("connect to PostgreSQL at %s (PROMO_DATABASE_URL): %w", cfg.MaskedDatabaseURL(), err)
+	}
+	return nc, js, pool, nil
+}
+
+// Start connects, migrates, ensures streams and starts the named workers.
+// It returns once everything is started; Stop shuts down gracefully.
+func Start(ctx context.Context, cfg *config.Config, workerNames []string, log zerolog.Logger) (*Engine, error) {
+	e := &Engine{cfg: cfg, log: log, workers: workerNames, Subjects: events.NewSubjects(cfg.SubjectPrefix),
+		stopped: make(chan struct{})}
+	ctx, e.cancel = context.WithCancel(ctx)
+	var err error
+	e.NC, e.JS, e.Pool, err = Connect(ctx, cfg, log)
+	if err != nil {
+		e.cancel()
+		return nil, err
+	}
+	if err := e.start(ctx); err != nil {
+		e.Stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) has(w string) bool { return slices.Contains(e.workers, w) }
+
+func (e *Engine) start(ctx context.Context) error {
+	applied, err := migrations.Up(ctx, e.Pool)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		e.log.Info().Ints64("versions", applied).Msg("migrations applied")
+	}
+	sopts := streams.DefaultOptions()
+	sopts.DuplicateWindow = e.cfg.DuplicateWindow
+	if err := streams.Ensure(ctx, e.JS, e.Subjects, sopts); err != nil {
+		return err
+	}
+	e.Registry = prometheus.NewRegistry()
+	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e.Metrics = metrics.New(e.Registry)
+	e.Store = ledger.NewStore(e.Subjects)
+	e.Catalogs = workers.NewCatalogWatcher(e.Pool, e.Metrics, e.log)
+	e.Catalogs.Start(ctx)
+
+	dl := consume.NewDeadLetterer(e.JS, e.Subjects)
+	if e.has(config.WorkerOrders) {
+		maxAckPending := max(4*e.cfg.Lanes*e.cfg.BatchSize, 1000)
+		cons, err := streams.EnsureOrdersConsumer(ctx, e.JS, e.Subjects, e.cfg.MaxDeliver, maxAckPending)
+		if err != nil {
+			return err
+		}
+		e.Orders = workers.NewOrders(workers.OrdersConfig{
+			Lanes: e.cfg.Lanes, BatchSize: e.cfg.BatchSize, MaxDeliver: e.cfg.MaxDeliver,
+		}, e.Pool, cons, e.Store, e.Catalogs, consume.NewSettler(dl, e.cfg.MaxDeliver), e.Subjects, e.Metrics, e.log)
+		e.Orders.Start(ctx)
+		e.stops = append(e.stops, e.Orders.Stop)
+		go e.watchConsumer(ctx, cons)
+	}
+	if e.has(config.WorkerOutbox) {
+		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Metrics, e.log)
+		e.Relay.Start(ctx)
+		e.stops = append(e.stops, e.Relay.Stop)
+	}
+	if e.has(config.WorkerOdoo) {
+		if err := e.startOdoo(ctx, dl); err != nil {
+			return err
+		}
+	}
+	if e.has(config.WorkerJobs) {
+		e.Jobs = workers.NewJobsScheduler(e.Pool, e.Store, e.Catalogs, e.Metrics, e.log)
+		e.Jobs.Start(ctx)
+		e.stops = append(e.stops, e.Jobs.Stop)
+	}
+	if e.has(config.WorkerAPI) {
+		e.Quote = workers.NewQuoteService(e.NC, e.Pool, e.Store, e.Catalogs, e.Subjects, e.log)
+		if err := e.Quote.Start(ctx); err != nil {
+			return fmt.Errorf("quote service: %w", err)
+		}
+		e.stops = append(e.stops, e.Quote.Stop)
+	}
+	return e.startHTTP(ctx)
+}
+
+// Ready reports whether NATS and Postgres answer.
+func (e *Engine) Ready(ctx context.Context) error {
+	if !e.NC.IsConnected() {
+		return errors.New("NATS is not connected")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := e.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) startHTTP(ctx context.Context) error {
+	if e.cfg.HTTPAddr == "" || e.cfg.HTTPAddr == "off" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := e.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			b, _ := jsonMarshal(map[string]any{"status": "unavailable", "error": err.Error()})
+			_, _ = w.Write(b)
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	})
+	if e.has(config.WorkerAPI) {
+		if err := e.mountAPI(mux); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on PROMO_HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
+	}
+	e.httpLn = ln
+	e.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	e.httpDone = make(chan struct{})
+	go func() {
+		defer close(e.httpDone)
+		if err := e.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			e.log.Error().Err(err).Msg("http server")
+		}
+	}()
+	e.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP listening")
+	return nil
+}
+
+// HTTPAddr is the address the HTTP server listens on ("" when off).
+func (e *Engine) HTTPAddr() string {
+	if e.httpLn == nil {
+		return ""
+	}
+	return e.httpLn.Addr().String()
+}
+
+// watchConsumer exports the order consumer's lag as metrics.
+func (e *Engine) watchConsumer(ctx context.Context, cons jetstream.Consumer) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			info, err := cons.Info(ctx)
+			if err != nil {
+				continue
+			}
+			e.Metrics.ConsumerPending.WithLabelValues(info.Name).Set(float64(info.NumPending))
+			e.Metrics.ConsumerAckPending.WithLabelValues(info.Name).Set(float64(info.NumAckPending))
+		}
+	}
+}
+
+// Stop shuts down gracefully: HTTP stops accepting, workers stop fetching
+// and finish, commit and acknowledge their in-flight batches, then the
+// connections close. Safe to call more than once.
+func (e *Engine) Stop() {
+	select {
+	case <-e.stopped:
+		return
+	default:
+	}
+	defer close(e.stopped)
+	if e.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = e.http.Shutdown(sctx)
+		cancel()
+		<-e.httpDone
+	}
+	// Workers stop in start order: the order workers first, so they commit
+	// and acknowledge their in-flight batches, then the relay, which
+	// publishes what they committed before it stops.
+	for _, stop := range e.stops {
+		stop()
+	}
+	e.cancel()
+	if e.NC != nil {
+		_ = e.NC.Drain()
+	}
+	if e.Pool != nil {
+		e.Pool.Close()
+	}
+}

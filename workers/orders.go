@@ -1,0 +1,472 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/pkg/rules"
+)
+
+// OrdersConfig tunes the order worker pool.
+type OrdersConfig struct {
+	Lanes      int // per-customer serial lanes; different customers run in parallel
+	BatchSize  int // most events committed in one transaction
+	MaxDeliver int // deliveries before a retried event is dead-lettered
+	// SoftStop is how long Stop lets in-flight batches finish before
+	// cancelling them.
+	SoftStop time.Duration
+}
+
+// OrdersHooks let tests stop a worker at the precise points where a crash
+// matters. Production code leaves them nil.
+type OrdersHooks struct {
+	// AfterCommit runs after a batch committed and before its messages are
+	// acknowledged. Returning an error skips the acks, as a crash would.
+	AfterCommit func(eventIDs []string) error
+	// InLock runs while a batch holds its customers' row locks, before
+	// commit, with the customers it holds.
+	InLock func(customers []string)
+	// Unlocked runs when the batch is done with its locks.
+	Unlocked func(customers []string)
+}
+
+// Orders is the order worker pool: it pulls order events, dead-letters
+// invalid ones, and processes valid ones in per-customer lanes, many events
+// per PostgreSQL transaction, acknowledging each only after its transaction
+// committed.
+//
+// Per-customer serial processing:
+//   - in one process, every event of a customer goes to the same lane
+//     (hash of the customer id; a return or cancellation is routed by the
+//     customer of its original order), and a lane runs one transaction at a
+//     time, so a customer's events take effect in stream order;
+//   - across processes, each transaction first locks the rows of all its
+//     customers (SELECT … FOR UPDATE, sorted, so two transactions never
+//     deadlock on them), so two workers never process one customer at once.
+type Orders struct {
+	cfg      OrdersConfig
+	pool     *pgxpool.Pool
+	cons     jetstream.Consumer
+	store    *ledger.Store
+	catalogs *CatalogWatcher
+	settler  *consume.Settler
+	subjects events.Subjects
+	metrics  *metrics.Metrics
+	log      zerolog.Logger
+	Hooks    OrdersHooks
+
+	fetcher *consume.Fetcher
+	lanes   []chan item
+	routes  *routeCache
+
+	stopFetch context.CancelFunc
+	stopWork  context.CancelFunc
+	fetchDone chan struct{}
+	lanesDone sync.WaitGroup
+}
+
+type item struct {
+	msg      jetstream.Msg
+	ev       *events.Event
+	customer string // lock key: customer id, or "" for anonymous
+	received time.Time
+	seq      uint64
+}
+
+// NewOrders assembles the pool; call Start.
+func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, cons jetstream.Consumer, store *ledger.Store,
+	catalogs *CatalogWatcher, settler *consume.Settler, subjects events.Subjects, m *metrics.Metrics, log zerolog.Logger) *Orders {
+	if cfg.Lanes < 1 {
+		cfg.Lanes = 1
+	}
+	if cfg.BatchSize < 1 {
+		cfg.BatchSize = 1
+	}
+	if cfg.SoftStop <= 0 {
+		cfg.SoftStop = 10 * time.Second
+	}
+	return &Orders{
+		cfg: cfg, pool: pool, cons: cons, store: store, catalogs: catalogs, settler: settler,
+		subjects: subjects, metrics: m, log: log.With().Str("worker", "orders").Logger(),
+		routes: newRouteCache(100_000),
+	}
+}
+
+// Start begins fetching once a catalog is in force. ctx bounds the whole
+// worker; Stop ends it gracefully.
+func (o *Orders) Start(ctx context.Context) {
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	o.stopFetch, o.stopWork = stopFetch, stopWork
+	o.fetchDone = make(chan struct{})
+	// Slots: every lane can hold two full batches, one running and one
+	// queued, which keeps the lanes busy without hoarding messages.
+	slots := o.cfg.Lanes * o.cfg.BatchSize * 2
+	o.fetcher = consume.NewFetcher(o.cons, slots, o.log)
+	o.lanes = make([]chan item, o.cfg.Lanes)
+	for i := range o.lanes {
+		o.lanes[i] = make(chan item, slots)
+		o.lanesDone.Add(1)
+		go o.runLane(workCtx, o.lanes[i])
+	}
+	go func() {
+		defer close(o.fetchDone)
+		select {
+		case <-o.catalogs.Ready():
+		case <-fetchCtx.Done():
+			return
+		}
+		if err := o.fetcher.Run(fetchCtx, func(msg jetstream.Msg) { o.route(workCtx, msg) }); err != nil {
+			o.log.Error().Err(err).Msg("fetcher stopped")
+		}
+	}()
+}
+
+// Stop stops fetching, lets queued and in-flight batches commit and ack for
+// up to SoftStop, then cancels what is left (unacknowledged events are
+// redelivered; the inbox makes that harmless).
+func (o *Orders) Stop() {
+	if o.stopFetch == nil {
+		return
+	}
+	o.stopFetch()
+	<-o.fetchDone
+	for _, l := range o.lanes {
+		close(l)
+	}
+	done := make(chan struct{})
+	go func() { o.lanesDone.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(o.cfg.SoftStop):
+		o.log.Warn().Msg("in-flight batches did not finish in time; cancelling them")
+		o.stopWork()
+		<-done
+	}
+	o.stopWork()
+}
+
+// route decodes a message and queues it on its customer's lane; invalid
+// input is dead-lettered at once.
+func (o *Orders) route(ctx context.Context, msg jetstream.Msg) {
+	it := item{msg: msg, received: time.Now()}
+	if md, err := msg.Metadata(); err == nil {
+		it.seq = md.Sequence.Stream
+	}
+	ev, err := events.Decode(msg.Data())
+	if err == nil && o.subjects.OrderSubject(ev.Type) != msg.Subject() {
+		err = fmt.Errorf("%w: /type: a %s event was published on %s; want %s",
+			events.ErrInvalid, ev.Type, msg.Subject(), o.subjects.OrderSubject(ev.Type))
+	}
+	if err != nil {
+		o.finish(ctx, it, "unknown", consume.NewPermanent(events.DLQInvalidEvent, err))
+		return
+	}
+	it.ev = ev
+	key := string(ev.CustomerID())
+	if ev.Paid == nil {
+		key = o.customerOfOrder(ctx, string(ev.ReferencedOrderID()))
+	}
+	it.customer = key
+	if key == "" {
+		key = "order:" + string(ev.ReferencedOrderID())
+	}
+	o.lanes[laneOf(key, len(o.lanes))] <- it
+}
+
+// customerOfOrder finds the customer of an already processed order, from a
+// cache filled by this process or from the database.
+func (o *Orders) customerOfOrder(ctx context.Context, orderID string) string {
+	if c, ok := o.routes.get(orderID); ok {
+		return c
+	}
+	m, err := ledger.CustomersOfOrders(ctx, o.pool, []string{orderID})
+	if err != nil {
+		o.log.Warn().Err(err).Str("order_id", orderID).Msg("look up the customer of an order; routing by order id")
+		return ""
+	}
+	c := m[orderID]
+	if c != "" {
+		o.routes.put(orderID, c)
+	}
+	return c
+}
+
+func laneOf(key string, n int) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// runLane processes a lane's events in batches until the lane is closed.
+func (o *Orders) runLane(ctx context.Context, q chan item) {
+	defer o.lanesDone.Done()
+	batch := make([]item, 0, o.cfg.BatchSize)
+	for first := range q {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < o.cfg.BatchSize {
+			select {
+			case it, ok := <-q:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		o.processBatch(ctx, batch)
+	}
+}
+
+// errItem is a failure attributed to one event of a batch: the batch is
+// rolled back and run again without it.
+type errItem struct {
+	index int
+	err   error
+}
+
+func (e *errItem) Error() string { return e.err.Error() }
+
+// processBatch commits as many events of the batch as possible in one
+// transaction. An event that fails on its own (a return before its order, a
+// duplicate order id, a bug on one event) is settled apart and the rest is
+// run again without it; a failure of the transaction itself (deadlock,
+// serialization, connection) retries the whole batch a few times.
+func (o *Orders) processBatch(ctx context.Context, batch []item) {
+	cat := o.catalogs.Current()
+	pending := slices.Clone(batch)
+	for attempt := 0; len(pending) > 0; {
+		start := time.Now()
+		results, err := o.runTx(ctx, cat, pending)
+		var ei *errItem
+		switch {
+		case err == nil:
+			o.metrics.BatchSize.Observe(float64(len(pending)))
+			o.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+			o.acknowledge(ctx, pending, results)
+			return
+		case errors.As(err, &ei):
+			bad := pending[ei.index]
+			o.finish(ctx, bad, bad.ev.Type, classify(ei.err))
+			pending = slices.Delete(pending, ei.index, ei.index+1)
+		case ctx.Err() != nil:
+			for _, it := range pending {
+				o.finish(context.WithoutCancel(ctx), it, it.ev.Type, context.Canceled)
+			}
+			return
+		default:
+			attempt++
+			reason := retryReason(err)
+			o.metrics.BatchRetries.WithLabelValues(reason).Inc()
+			if attempt >= 4 {
+				o.log.Error().Err(err).Int("events", len(pending)).Msg("batch failed repeatedly; events will be redelivered")
+				for _, it := range pending {
+					o.finish(ctx, it, it.ev.Type, err)
+				}
+				return
+			}
+			o.log.Warn().Err(err).Str("reason", reason).Int("attempt", attempt).Msg("batch rolled back; retrying")
+			select {
+			case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// runTx runs one transaction over the batch and returns each event's result
+// (nil for a duplicate).
+func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([]*events.OrderResult, error) {
+	customers := make([]string, 0, len(batch))
+	for _, it := range batch {
+		if it.customer != "" {
+			customers = append(customers, it.customer)
+		}
+	}
+	slices.Sort(customers)
+	customers = slices.Compact(customers)
+
+	tx, err := o.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := ledger.LockCustomers(ctx, tx, customers); err != nil {
+		return nil, err
+	}
+	if o.Hooks.InLock != nil {
+		o.Hooks.InLock(customers)
+		if o.Hooks.Unlocked != nil {
+			defer o.Hooks.Unlocked(customers)
+		}
+	}
+	results := make([]*events.OrderResult, len(batch))
+	for i, it := range batch {
+		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
+			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
+				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
+		}
+		res, err := o.store.Process(ctx, tx, cat, it.ev, it.seq)
+		if err != nil {
+			if isTxFailure(err) || ctx.Err() != nil {
+				return nil, err
+			}
+			return nil, &errItem{i, err}
+		}
+		results[i] = res
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return results, nil
+}
+
+// acknowledge acks a committed batch, after the test hook if any.
+func (o *Orders) acknowledge(ctx context.Context, batch []item, results []*events.OrderResult) {
+	if o.Hooks.AfterCommit != nil {
+		ids := make([]string, len(batch))
+		for i, it := range batch {
+			ids[i] = it.ev.EventID
+		}
+		if err := o.Hooks.AfterCommit(ids); err != nil {
+			for range batch {
+				o.fetcher.Release()
+			}
+			return
+		}
+	}
+	now := time.Now()
+	for i, it := range batch {
+		outcome := "duplicate"
+		if r := results[i]; r != nil {
+			outcome = r.Status
+			if it.ev.Paid != nil && r.CustomerID != "" {
+				o.routes.put(r.OrderID, r.CustomerID)
+			}
+		}
+		o.metrics.EventSeconds.WithLabelValues(it.ev.Type).Observe(now.Sub(it.received).Seconds())
+		o.metrics.Events.WithLabelValues(it.ev.Type, outcome).Inc()
+		o.logEvent(it).Str("outcome", outcome).Msg("event processed")
+		if err := it.msg.Ack(); err != nil {
+			// The effects are committed; a redelivery will find the inbox row.
+			o.logEvent(it).Err(err).Msg("ack failed after commit; the redelivery will be skipped by the inbox")
+		}
+		o.fetcher.Release()
+	}
+}
+
+// finish settles one event that did not commit with its batch.
+func (o *Orders) finish(ctx context.Context, it item, typ string, outcome error) {
+	defer o.fetcher.Release()
+	settlement, err := o.settler.Settle(ctx, it.msg, outcome)
+	label := string(settlement)
+	if settlement == consume.Acked {
+		label = "applied"
+	}
+	o.metrics.Events.WithLabelValues(typ, label).Inc()
+	var perm *consume.Permanent
+	var retry *consume.Retry
+	switch {
+	case settlement == consume.DeadLettered && errors.As(outcome, &perm):
+		o.metrics.DeadLetters.WithLabelValues(perm.Code).Inc()
+	case settlement == consume.DeadLettered && errors.As(outcome, &retry):
+		o.metrics.DeadLetters.WithLabelValues(retry.Code).Inc()
+	case settlement == consume.DeadLettered:
+		o.metrics.DeadLetters.WithLabelValues(events.DLQProcessingFailed).Inc()
+	}
+	l := o.logEvent(it).Str("outcome", label).AnErr("reason", outcome)
+	if err != nil {
+		l = o.log.Error().Err(err).Uint64("stream_seq", it.seq).Str("subject", it.msg.Subject())
+	}
+	l.Msg("event not committed")
+}
+
+func (o *Orders) logEvent(it item) *zerolog.Event {
+	e := o.log.Debug()
+	if it.ev != nil {
+		e = e.Str("event_id", it.ev.EventID).Str("customer_id", it.customer)
+	}
+	return e.Str("subject", it.msg.Subject()).Uint64("stream_seq", it.seq)
+}
+
+// classify turns a ledger failure of one event into its outcome.
+func classify(err error) error {
+	var perm *consume.Permanent
+	switch {
+	case errors.As(err, &perm):
+		return err
+	case errors.Is(err, ledger.ErrUnknownOriginalOrder):
+		return &consume.Retry{Code: events.DLQUnknownOriginalOrder, Err: err}
+	case errors.Is(err, ledger.ErrDuplicateOrder):
+		return consume.NewPermanent(events.DLQDuplicateOrder, err)
+	}
+	return err
+}
+
+// isTxFailure reports errors that doom the whole transaction rather than one
+// event: deadlocks and serialization failures (class 40), connection loss.
+func isTxFailure(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code[:2] == "40" || pgErr.Code[:2] == "08" || pgErr.Code == "57P01"
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxClosed) || pgconn.Timeout(err)
+}
+
+func retryReason(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40P01":
+			return "deadlock"
+		case "40001":
+			return "serialization"
+		}
+		return "pg_" + pgErr.Code
+	}
+	return "connection"
+}
+
+// routeCache remembers the customer of recent orders so returns and
+// cancellations are routed without a query. Bounded: when full it is
+// cleared, which only costs lookups.
+type routeCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[string]string
+}
+
+func newRouteCache(max int) *routeCache { return &routeCache{max: max, m: make(map[string]string)} }
+
+func (c *routeCache) get(k string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *routeCache) put(k, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = v
+}

@@ -1,0 +1,227 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/pglisten"
+	"github.com/promoengine/promoengine/pkg/ledger"
+)
+
+// relayLockKey is the advisory lock that elects the one relay allowed to
+// publish, so that several engine processes never interleave the outbox.
+const relayLockKey = 0x70726f6d6f6f7574 // "promoout"
+
+// OutboxRelayHooks let tests crash the relay between publish and delete.
+type OutboxRelayHooks struct {
+	// AfterPublish runs once a chunk was acknowledged by JetStream and before
+	// its rows are deleted. An error leaves the rows, as a crash would.
+	AfterPublish func(eventIDs []string) error
+}
+
+// OutboxRelay publishes outbox rows to PROMO_RESULTS in id order (which is
+// commit order for the events of one customer), with Nats-Msg-Id = the
+// result's event_id, and deletes each row once JetStream acknowledged it. A
+// crash between publish and delete publishes the row again on restart; the
+// stream's duplicate window makes subscribers see it once.
+//
+// It wakes on NOTIFY promo_outbox (sent by every transaction that enqueues)
+// and polls every PollInterval in case a notification was lost. Only the
+// process holding the relay advisory lock publishes; others wait as hot
+// standbys.
+type OutboxRelay struct {
+	pool    *pgxpool.Pool
+	js      jetstream.JetStream
+	metrics *metrics.Metrics
+	log     zerolog.Logger
+	Hooks   OutboxRelayHooks
+
+	ChunkSize    int
+	PollInterval time.Duration
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewOutboxRelay returns a relay; call Start.
+func NewOutboxRelay(pool *pgxpool.Pool, js jetstream.JetStream, m *metrics.Metrics, log zerolog.Logger) *OutboxRelay {
+	return &OutboxRelay{pool: pool, js: js, metrics: m, log: log.With().Str("worker", "outbox").Logger(),
+		ChunkSize: 1000, PollInterval: time.Second}
+}
+
+// Start runs the relay until Stop or ctx ends.
+func (r *OutboxRelay) Start(ctx context.Context) {
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		for ctx.Err() == nil {
+			err := r.lead(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Warn().Err(err).Msg("outbox relay lost its lock or connection; retrying")
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.PollInterval):
+			}
+		}
+	}()
+}
+
+// Stop ends the relay after the chunk in flight.
+func (r *OutboxRelay) Stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+// lead takes the advisory lock on a dedicated connection and publishes while
+// it holds it.
+func (r *OutboxRelay) lead(ctx context.Context) error {
+	pooled, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := pooled.Hijack() // the lock lives as long as this session
+	defer conn.Close(context.WithoutCancel(ctx))
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(relayLockKey)).Scan(&got); err != nil {
+			return err
+		}
+		if got {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	r.log.Info().Msg("outbox relay is the leader")
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	waker := pglisten.Run(lctx, r.pool, ledger.OutboxChannel, r.PollInterval, r.log)
+	lost := make(chan error, 1)
+	go func() { // the lock is only ours while its session is alive
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+				if err := conn.Ping(lctx); err != nil && lctx.Err() == nil {
+					lost <- err
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	for {
+		select {
+		case <-lctx.Done():
+			select {
+			case err := <-lost:
+				return err
+			default:
+				return ctx.Err()
+			}
+		case <-waker.C:
+		}
+		if err := r.drain(lctx); err != nil && lctx.Err() == nil {
+			r.log.Error().Err(err).Msg("publish outbox")
+		}
+	}
+}
+
+// drain publishes until the outbox is empty.
+func (r *OutboxRelay) drain(ctx context.Context) error {
+	for {
+		n, err := r.publishChunk(ctx)
+		if err != nil {
+			return err
+		}
+		if n < r.ChunkSize {
+			return r.updateBacklog(ctx)
+		}
+	}
+}
+
+func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
+	rows, err := ledger.PendingOutbox(ctx, r.pool, r.ChunkSize)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	futures := make([]jetstream.PubAckFuture, len(rows))
+	for i, row := range rows {
+		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
+		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.EventID))
+		if err != nil {
+			return 0, r.settleChunk(ctx, rows[:i], futures[:i], fmt.Errorf("publish %s: %w", row.EventID, err))
+		}
+		futures[i] = f
+	}
+	return len(rows), r.settleChunk(ctx, rows, futures, nil)
+}
+
+// settleChunk waits for the acknowledgements and deletes the acknowledged
+// prefix. Rows after the first failure stay and are published again (with
+// the same id) on the next round.
+func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, futures []jetstream.PubAckFuture, pubErr error) error {
+	acked := make([]int64, 0, len(rows))
+	ids := make([]string, 0, len(rows))
+	var firstErr error
+	timeout := time.After(10 * time.Second)
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			if firstErr == nil {
+				acked = append(acked, rows[i].ID)
+				ids = append(ids, rows[i].EventID)
+			}
+		case err := <-f.Err():
+			if firstErr == nil {
+				firstErr = fmt.Errorf("publish %s: %w", rows[i].EventID, err)
+			}
+		case <-timeout:
+			if firstErr == nil {
+				firstErr = errors.New("timed out waiting for JetStream acknowledgements")
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if len(acked) > 0 {
+		if r.Hooks.AfterPublish != nil {
+			if err := r.Hooks.AfterPublish(ids); err != nil {
+				return err
+			}
+		}
+		if err := ledger.DeleteOutbox(context.WithoutCancel(ctx), r.pool, acked); err != nil {
+			return err
+		}
+		r.metrics.OutboxPublished.Add(float64(len(acked)))
+	}
+	return errors.Join(pubErr, firstErr)
+}
+
+func (r *OutboxRelay) updateBacklog(ctx context.Context) error {
+	n, oldest, err := ledger.OutboxBacklog(ctx, r.pool)
+	if err != nil {
+		return err
+	}
+	r.metrics.OutboxBacklog.Set(float64(n))
+	r.metrics.OutboxOldest.Set(oldest.Seconds())
+	return nil
+}
