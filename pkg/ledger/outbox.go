@@ -22,15 +22,29 @@ func Enqueue(ctx context.Context, tx pgx.Tx, subject, eventID string, event any)
 	if err != nil {
 		return fmt.Errorf("ledger: marshal %s: %w", eventID, err)
 	}
-	_, err = tx.Exec(ctx, `
-		WITH ins AS (
-			INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)
-			ON CONFLICT (event_id) DO NOTHING
-		)
-		SELECT pg_notify('`+OutboxChannel+`', '')`, eventID, subject, payload)
+	_, err = tx.Exec(ctx, enqueueSQL, eventID, subject, payload)
 	if err != nil {
 		return fmt.Errorf("ledger: enqueue %s: %w", eventID, err)
 	}
+	return nil
+}
+
+// enqueueSQL writes one outbox row and notifies the relay.
+const enqueueSQL = `
+	WITH ins AS (
+		INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, $3)
+		ON CONFLICT (event_id) DO NOTHING
+	)
+	SELECT pg_notify('` + OutboxChannel + `', '')`
+
+// queueEnqueue is Enqueue for a statement batch: the ledger writes an
+// event's effects and its result in one round trip.
+func queueEnqueue(b *pgx.Batch, subject, eventID string, event any) error {
+	payload, err := json.Marshal(event)
+	if err != nil {
+		return fmt.Errorf("ledger: marshal %s: %w", eventID, err)
+	}
+	b.Queue(enqueueSQL, eventID, subject, payload)
 	return nil
 }
 

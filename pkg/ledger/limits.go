@@ -1,0 +1,107 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/rules"
+)
+
+// limitsReader answers rules.LimitsReader from the program counters.
+//
+// Inside an event's transaction (lock true) it locks the program's usage row
+// FOR UPDATE, creating it on first use, and the lock is held until commit:
+// a second transaction asking about the same program waits until the first
+// has recorded its use, so total_uses and budget are exact however many
+// workers race. Per-customer uses need no lock of their own: the customer's
+// account row is already held. For a quote (lock false) it only reads.
+type limitsReader struct {
+	ctx  context.Context
+	db   DB
+	lock bool
+}
+
+func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Remaining, error) {
+	lim := p.Limits
+	b := &pgx.Batch{}
+	var (
+		uses, customerUses int64
+		used               dec.Decimal
+	)
+	if lim.TotalUses != nil || lim.Budget != nil {
+		if l.lock {
+			b.Queue(`INSERT INTO program_usage (program_id) VALUES ($1) ON CONFLICT (program_id) DO NOTHING`, p.ID)
+			b.Queue(`SELECT uses, budget_used FROM program_usage WHERE program_id = $1 FOR UPDATE`, p.ID).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&uses, &used) })
+		} else {
+			b.Queue(`SELECT COALESCE(max(uses), 0), COALESCE(max(budget_used), 0) FROM program_usage WHERE program_id = $1`, p.ID).
+				QueryRow(func(row pgx.Row) error { return row.Scan(&uses, &used) })
+		}
+	}
+	perCustomer := lim.UsesPerCustomer != nil && customerID != ""
+	if perCustomer {
+		b.Queue(`SELECT COALESCE(max(uses), 0) FROM program_customer_usage WHERE program_id = $1 AND customer_id = $2`, p.ID, customerID).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&customerUses) })
+	}
+	if err := runBatch(l.ctx, l.db, b, "read limits of program "+p.ID); err != nil {
+		return rules.Remaining{}, err
+	}
+	r := rules.Remaining{UsesLeft: true}
+	if lim.TotalUses != nil && uses >= *lim.TotalUses {
+		r.UsesLeft = false
+	}
+	if perCustomer && customerUses >= *lim.UsesPerCustomer {
+		r.UsesLeft = false
+	}
+	if lim.Budget != nil {
+		left := dec.Max(dec.Sub(*lim.Budget, used), dec.Zero)
+		r.Budget = &left
+	}
+	return r, nil
+}
+
+// queueUses records one use and its discount for each applied program with
+// limits, and remembers them per order so that a cancellation can give them
+// back (SPEC §6.9).
+func queueUses(b *pgx.Batch, uses []rules.Use, orderID, customerID string) {
+	if len(uses) == 0 {
+		return
+	}
+	ids := make([]string, len(uses))
+	discounts := make([]string, len(uses))
+	for i, u := range uses {
+		ids[i] = u.ProgramID
+		discounts[i] = u.Discount.String()
+	}
+	b.Queue(`
+		INSERT INTO program_usage AS p (program_id, uses, budget_used)
+		SELECT id, 1, d FROM unnest($1::text[], $2::numeric[]) AS u(id, d)
+		ON CONFLICT (program_id) DO UPDATE SET uses = p.uses + 1, budget_used = p.budget_used + excluded.budget_used`,
+		ids, discounts)
+	if customerID != "" {
+		b.Queue(`
+			INSERT INTO program_customer_usage AS p (program_id, customer_id, uses)
+			SELECT id, $2, 1 FROM unnest($1::text[]) AS id
+			ON CONFLICT (program_id, customer_id) DO UPDATE SET uses = p.uses + 1`,
+			ids, customerID)
+	}
+	b.Queue(`
+		INSERT INTO order_program_uses (order_id, program_id, customer_id, discount)
+		SELECT $1, id, NULLIF($4, ''), d FROM unnest($2::text[], $3::numeric[]) AS u(id, d)`,
+		orderID, ids, discounts, customerID)
+}
+
+// queueReleaseUses gives back the uses and budget of a cancelled order.
+func queueReleaseUses(b *pgx.Batch, orderID string) {
+	b.Queue(`
+		UPDATE program_usage p SET uses = p.uses - 1, budget_used = p.budget_used - u.discount
+		FROM order_program_uses u
+		WHERE u.order_id = $1 AND NOT u.released AND p.program_id = u.program_id`, orderID)
+	b.Queue(`
+		UPDATE program_customer_usage p SET uses = p.uses - 1
+		FROM order_program_uses u
+		WHERE u.order_id = $1 AND NOT u.released AND p.program_id = u.program_id AND p.customer_id = u.customer_id`, orderID)
+	b.Queue(`UPDATE order_program_uses SET released = true WHERE order_id = $1 AND NOT released`, orderID)
+}

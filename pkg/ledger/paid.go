@@ -1,0 +1,333 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/rules"
+)
+
+// paidPlan is everything a paid order does to the ledger, computed in memory
+// between the read round trip and the write round trip.
+type paidPlan struct {
+	t       time.Time // business time, as stored
+	outcome *rules.Outcome
+	cust    *customerState // nil for an anonymous order
+	member  *member        // nil without a customer or membership
+
+	balanceBefore dec.Decimal
+
+	// Membership after the order.
+	qualifying   dec.Decimal
+	level        string
+	levelChanged bool
+
+	// Points.
+	takes     []take // the redemption, in consumption order
+	earned    dec.Decimal
+	debtPaid  dec.Decimal
+	newLot    *lot // nil when nothing is left after paying debt
+	expiresAt *time.Time
+	debtAfter dec.Decimal
+	balance   dec.Decimal
+}
+
+func checkCurrency(cat *rules.Catalog, o *events.PaidOrder) error {
+	if o.Currency != cat.Currency {
+		return fmt.Errorf("%w: order %s is in %q, the catalog in %q", ErrCurrencyMismatch, o.ID, o.Currency, cat.Currency)
+	}
+	return nil
+}
+
+func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64) (*events.OrderResult, error) {
+	if err := checkCurrency(cat, ev.Paid); err != nil {
+		return nil, err
+	}
+	t := pgTime(ev.OccurredAt)
+	orderID := string(ev.Paid.ID)
+	customerID := string(ev.Paid.CustomerID)
+
+	// Round trip 1: inbox, order id check, the customer's locked state.
+	b := &pgx.Batch{}
+	var fresh bool
+	queueInbox(b, ev, streamSeq, &fresh)
+	var seenEvent string
+	b.Queue(`SELECT event_id FROM processed_orders WHERE order_id = $1`, orderID).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&seenEvent); err != nil && !isNoRows(err) {
+			return err
+		}
+		return nil
+	})
+	var cust *customerState
+	if customerID != "" {
+		cust = queueCustomerReads(b, cat, customerID, t, true)
+	}
+	if err := runBatch(ctx, tx, b, "read state of "+ev.EventID); err != nil {
+		return nil, err
+	}
+	if !fresh || seenEvent == ev.EventID {
+		return nil, nil
+	}
+	if seenEvent != "" {
+		return nil, fmt.Errorf("%w: order %s was processed by event %s, not %s", ErrDuplicateOrder, orderID, seenEvent, ev.EventID)
+	}
+
+	// Evaluation; limits are read (and locked) as it goes.
+	plan, err := planPaid(ctx, tx, cat, ev, t, cust, true)
+	if err != nil {
+		return nil, err
+	}
+	res := plan.result(cat, ev, events.StatusApplied)
+
+	// Round trip 2: every write.
+	b = &pgx.Batch{}
+	if plan.outcome.Rejection == nil {
+		plan.queueWrites(b, cat, ev)
+	}
+	if err := queueProcessedOrder(b, ev, cat, res, plan); err != nil {
+		return nil, err
+	}
+	if err := queueEnqueue(b, s.subjects.ResultsOrder(), res.EventID, res); err != nil {
+		return nil, err
+	}
+	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// planPaid evaluates the order and works out its effects on the ledger.
+func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerState, lock bool) (*paidPlan, error) {
+	p := &paidPlan{t: t, cust: cust}
+	in := rules.Input{
+		OccurredAt:  ev.OccurredAt,
+		CompanyID:   string(ev.CompanyID),
+		PosConfigID: string(ev.PosConfigID),
+		Order:       ev.Paid,
+	}
+	if cust != nil {
+		p.member = memberOf(cat, cust)
+		p.balanceBefore = balanceAt(cust.lots, t)
+		p.debtAfter = cust.debt
+		in.Customer = &rules.Customer{ID: cust.id, Balance: p.balanceBefore}
+		if p.member != nil {
+			in.Customer.Path, in.Customer.Level = p.member.path.ID, p.member.level
+			p.level = p.member.level
+			p.qualifying = cust.spend[p.member.path.ID]
+		}
+	}
+	out, err := rules.Evaluate(cat, in, &limitsReader{ctx: ctx, db: db, lock: lock})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: evaluate %s: %w", ev.EventID, err)
+	}
+	p.outcome = out
+	p.balance = p.balanceBefore
+	if out.Rejection != nil || cust == nil {
+		return p, nil
+	}
+
+	if out.RedeemPoints.Sign() > 0 {
+		var short dec.Decimal
+		p.takes, short = consumeFEFO(cust.lots, t, out.RedeemPoints)
+		if short.Sign() > 0 {
+			// Evaluate checked the redemption against this very balance.
+			return nil, fmt.Errorf("ledger: redemption of %s exceeds the balance of customer %s by %s", out.RedeemPoints, cust.id, short)
+		}
+	}
+
+	if m := p.member; m != nil {
+		p.qualifying = dec.Add(p.qualifying, out.Totals.Net)
+		if q := m.path.Qualified(p.qualifying); q != nil && levelIndex(m.path, q.ID) > levelIndex(m.path, m.level) {
+			p.level, p.levelChanged = q.ID, true
+		}
+	}
+
+	p.earned = out.Earned
+	p.expiresAt = pgTimePtr(cat.ExpiresAt(t))
+	p.debtPaid = dec.Min(cust.debt, p.earned)
+	p.debtAfter = dec.Sub(cust.debt, p.debtPaid)
+	if rest := dec.Sub(p.earned, p.debtPaid); rest.Sign() > 0 {
+		p.newLot = &lot{
+			ID: ev.EventID, CustomerID: cust.id, OrderID: string(ev.Paid.ID),
+			EarnedAt: t, AvailableAt: pgTime(cat.AvailableAt(t)), ExpiresAt: p.expiresAt,
+			Original: rest, Remaining: rest,
+		}
+	}
+	p.balance = balanceAt(cust.lots, t)
+	if p.newLot != nil && p.newLot.spendableAt(t) {
+		p.balance = dec.Add(p.balance, p.newLot.Remaining)
+	}
+	return p, nil
+}
+
+// queueWrites adds the ledger writes of an applied paid order to b.
+func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Event) {
+	orderID := string(ev.Paid.ID)
+	customerID := ""
+	if p.cust != nil {
+		customerID = p.cust.id
+	}
+	queueUses(b, p.outcome.Uses, orderID, customerID)
+	if p.cust == nil {
+		return
+	}
+	c := p.cust
+
+	var path *string
+	if p.member != nil {
+		path = &p.member.path.ID
+	}
+	b.Queue(`UPDATE accounts SET path = $2, debt = $3, opened_at = COALESCE(opened_at, $4) WHERE customer_id = $1`,
+		c.id, path, p.debtAfter, p.t)
+
+	if m := p.member; m != nil {
+		if !m.row {
+			queueLevelChange(b, c.id, m.path.ID, "", m.level, p.t,
+				fmt.Sprintf("joined path %s at %s", m.path.ID, m.level), ev.EventID)
+		}
+		if p.levelChanged {
+			queueLevelChange(b, c.id, m.path.ID, m.level, p.level, p.t,
+				upgradeReason(m.path, m.path.Level(p.level), p.qualifying), ev.EventID)
+		}
+	}
+
+	j := newJournal(c.id, orderID, ev.EventID, p.t)
+	if len(p.takes) > 0 {
+		lotIDs := make([]string, len(p.takes))
+		amounts := make([]dec.Decimal, len(p.takes))
+		for i, tk := range p.takes {
+			lotIDs[i], amounts[i] = tk.Lot.ID, tk.Amount
+			j.entry(kindRedeem, tk.Amount, tk.Lot.ID)
+			j.lotDelta(tk.Lot.ID, tk.Amount.Neg())
+		}
+		b.Queue(`
+			INSERT INTO point_consumptions (order_id, seq, lot_id, amount)
+			SELECT $1, n, id, a FROM unnest($2::text[], $3::numeric[]) WITH ORDINALITY AS c(id, a, n)`,
+			orderID, lotIDs, decStrings(amounts))
+	}
+	j.entry(kindDebtPayment, p.debtPaid, "")
+	if p.newLot != nil {
+		queueNewLot(b, p.newLot)
+		j.entry(kindEarn, p.newLot.Original, p.newLot.ID)
+	}
+	j.queue(b)
+
+	if !p.outcome.Totals.Net.IsZero() {
+		b.Queue(`INSERT INTO spend_entries (customer_id, order_id, event_id, spent_at, amount) VALUES ($1, $2, $3, $4, $5)`,
+			c.id, orderID, ev.EventID, p.t, p.outcome.Totals.Net)
+	}
+}
+
+// queueProcessedOrder stores the paid order with its result, which returns
+// and cancellations are computed from.
+func queueProcessedOrder(b *pgx.Batch, ev *events.Event, cat *rules.Catalog, res *events.OrderResult, p *paidPlan) error {
+	doc, err := json.Marshal(res)
+	if err != nil {
+		return fmt.Errorf("ledger: marshal result of %s: %w", ev.EventID, err)
+	}
+	var customerID *string
+	if ev.Paid.CustomerID != "" {
+		id := string(ev.Paid.CustomerID)
+		customerID = &id
+	}
+	redeemed := dec.Zero
+	if p.outcome.Rejection == nil {
+		redeemed = p.outcome.RedeemPoints
+	}
+	earned := dec.Zero
+	if p.cust != nil {
+		earned = p.earned
+	}
+	b.Queue(`
+		INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		string(ev.Paid.ID), ev.EventID, customerID, p.t, res.Status, cat.Version, doc, earned, redeemed)
+	return nil
+}
+
+// result builds the SPEC §4 result of a paid order (or of a quote).
+func (p *paidPlan) result(cat *rules.Catalog, ev *events.Event, applied string) *events.OrderResult {
+	f := formatOf(cat)
+	out := p.outcome
+	res := newOrderResult(cat, ev, string(ev.Paid.ID), ev.Paid.Currency)
+	res.CustomerID = string(ev.Paid.CustomerID)
+	res.Status = applied
+	if out.Rejection != nil {
+		res.Status = events.StatusRejected
+		e := *out.Rejection
+		res.Error = &e
+	}
+	res.Totals = events.Totals{Gross: f.amount(out.Totals.Gross), Discount: f.amount(out.Totals.Discount), Net: f.amount(out.Totals.Net)}
+	for _, l := range out.Lines {
+		res.Lines = append(res.Lines, events.LineResult{ID: l.ID, Qty: l.Qty, Gross: f.amount(l.Gross), Discount: f.amount(l.Discount), Net: f.amount(l.Net)})
+	}
+	for _, d := range out.Discounts {
+		d.Amount = f.amount(d.Amount)
+		res.Discounts = append(res.Discounts, d)
+	}
+	res.Trace = append(res.Trace, out.Trace...)
+	if p.cust == nil {
+		return res
+	}
+	pts := newPoints(f)
+	pts.Debt = f.pts(p.debtAfter)
+	pts.Balance = f.pts(p.balance)
+	if out.Rejection == nil {
+		pts.Earned = f.pts(p.earned)
+		if p.earned.Sign() > 0 {
+			pts.EarnedExpiresAt = f.timePtr(p.expiresAt)
+		}
+		if p.newLot != nil && applied == events.StatusApplied {
+			pts.EarnedLotID = p.newLot.ID
+		}
+		pts.Redeemed = f.pts(out.RedeemPoints)
+		pts.RedeemedLots = lotAmounts(f, p.takes)
+	}
+	res.Points = pts
+	if m := p.member; m != nil {
+		res.Membership = &events.Membership{
+			Path: m.path.ID, Level: p.level, PreviousLevel: m.level, Changed: p.levelChanged,
+			QualifyingAmount: f.amount(p.qualifying),
+		}
+	}
+	return res
+}
+
+// newOrderResult fills the envelope every order result shares.
+func newOrderResult(cat *rules.Catalog, ev *events.Event, orderID, currency string) *events.OrderResult {
+	res := &events.OrderResult{
+		Type:           events.TypeOrderResult,
+		CausationID:    ev.EventID,
+		SourceType:     ev.Type,
+		OccurredAt:     events.FormatTime(ev.OccurredAt),
+		OrderID:        orderID,
+		Currency:       currency,
+		CatalogVersion: cat.Version,
+		Lines:          []events.LineResult{},
+		Discounts:      []events.Discount{},
+		Trace:          []events.Trace{},
+	}
+	if ev.EventID != "" {
+		res.EventID = events.ResultEventID(ev.EventID)
+	}
+	return res
+}
+
+func newPoints(f format) *events.Points {
+	z := f.pts(dec.Zero)
+	return &events.Points{Earned: z, Redeemed: z, RedeemedLots: []events.LotAmount{}, ClawedBack: z, Restored: z, Debt: z, Balance: z}
+}
+
+func lotAmounts(f format, takes []take) []events.LotAmount {
+	out := make([]events.LotAmount, 0, len(takes))
+	for _, tk := range takes {
+		out = append(out, events.LotAmount{LotID: tk.Lot.ID, Amount: f.pts(tk.Amount), ExpiresAt: f.timePtr(tk.Lot.ExpiresAt)})
+	}
+	return out
+}
