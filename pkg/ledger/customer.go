@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/rules"
@@ -60,5 +63,76 @@ const HistoryLimit = 50
 // HistoryLimit ledger entries and level changes. ErrUnknownCustomer when the
 // customer has no applied order.
 func (s *Store) Customer(ctx context.Context, db DB, id string, at time.Time, cat *rules.Catalog) (*CustomerView, error) {
-	return nil, ErrUnknownCustomer
+	at = pgTime(at)
+	f := formatOf(cat)
+	v := &CustomerView{CustomerID: id, Lots: []LotView{}, Levels: []LevelView{}, History: []HistoryEntry{}}
+	var opened *time.Time
+	found := false
+	var lots []*lot
+	b := &pgx.Batch{}
+	b.Queue(`SELECT debt, opened_at FROM accounts WHERE customer_id = $1`, id).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&v.Debt, &opened)
+		if isNoRows(err) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	b.Queue(`SELECT `+lotColumns+` FROM point_lots
+		WHERE customer_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)`, id, at).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			lots, err = pgx.CollectRows(rows, scanLot)
+			return err
+		})
+	b.Queue(`SELECT path, level, since FROM member_levels WHERE customer_id = $1 ORDER BY path`, id).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var lv LevelView
+			var since time.Time
+			if err := rows.Scan(&lv.Path, &lv.Level, &since); err != nil {
+				return err
+			}
+			lv.Since = f.time(since)
+			v.Levels = append(v.Levels, lv)
+		}
+		return rows.Err()
+	})
+	b.Queue(`
+		(SELECT occurred_at, id, 0 AS src, kind, amount, COALESCE(lot_id, ''), COALESCE(order_id, ''), event_id, '', '', '', ''
+		 FROM ledger_entries WHERE customer_id = $1 ORDER BY id DESC LIMIT $2)
+		UNION ALL
+		(SELECT changed_at, id, 1, 'level_change', NULL, '', '', event_id, path, COALESCE(previous_level, ''), level, reason
+		 FROM level_history WHERE customer_id = $1 ORDER BY id DESC LIMIT $2)
+		ORDER BY 1 DESC, 3 DESC, 2 DESC
+		LIMIT $2`, id, HistoryLimit).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var h HistoryEntry
+			var when time.Time
+			var seq int64
+			var src int
+			if err := rows.Scan(&when, &seq, &src, &h.Kind, &h.Amount, &h.LotID, &h.OrderID, &h.EventID,
+				&h.Path, &h.PreviousLevel, &h.Level, &h.Reason); err != nil {
+				return err
+			}
+			h.At = f.time(when)
+			v.History = append(v.History, h)
+		}
+		return rows.Err()
+	})
+	if err := runBatch(ctx, db, b, "read customer "+id); err != nil {
+		return nil, err
+	}
+	if !found || opened == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownCustomer, id)
+	}
+	sortFEFO(lots)
+	v.Balance = f.pts(balanceAt(lots, at))
+	v.Debt = f.pts(v.Debt)
+	for _, l := range lots {
+		v.Lots = append(v.Lots, LotView{
+			LotID: l.ID, EarnedAt: f.time(l.EarnedAt), AvailableAt: f.time(l.AvailableAt), ExpiresAt: f.timePtr(l.ExpiresAt),
+			Original: f.pts(l.Original), Remaining: f.pts(l.Remaining),
+		})
+	}
+	return v, nil
 }
