@@ -41,8 +41,9 @@ type OrdersHooks struct {
 	// InLock runs while a batch holds its customers' row locks, before
 	// commit, with the customers it holds.
 	InLock func(customers []string)
-	// Unlocked runs when the batch is done with its locks.
-	Unlocked func(customers []string)
+	// Releasing runs just before the batch gives its locks up (before
+	// commit or rollback).
+	Releasing func(customers []string)
 }
 
 // Orders is the order worker pool: it pulls order events, dead-letters
@@ -76,6 +77,7 @@ type Orders struct {
 
 	stopFetch context.CancelFunc
 	stopWork  context.CancelFunc
+	stopOnce  sync.Once
 	fetchDone chan struct{}
 	lanesDone sync.WaitGroup
 }
@@ -144,6 +146,10 @@ func (o *Orders) Stop() {
 	if o.stopFetch == nil {
 		return
 	}
+	o.stopOnce.Do(o.stop)
+}
+
+func (o *Orders) stop() {
 	o.stopFetch()
 	<-o.fetchDone
 	for _, l := range o.lanes {
@@ -307,15 +313,23 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	inLock := false
+	releasing := func() {
+		if inLock && o.Hooks.Releasing != nil {
+			o.Hooks.Releasing(customers)
+		}
+		inLock = false
+	}
+	defer func() {
+		releasing()
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+	}()
 	if err := ledger.LockCustomers(ctx, tx, customers); err != nil {
 		return nil, err
 	}
 	if o.Hooks.InLock != nil {
 		o.Hooks.InLock(customers)
-		if o.Hooks.Unlocked != nil {
-			defer o.Hooks.Unlocked(customers)
-		}
+		inLock = true
 	}
 	results := make([]*events.OrderResult, len(batch))
 	for i, it := range batch {
@@ -332,6 +346,7 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([
 		}
 		results[i] = res
 	}
+	releasing()
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
@@ -416,6 +431,8 @@ func classify(err error) error {
 		return &consume.Retry{Code: events.DLQUnknownOriginalOrder, Err: err}
 	case errors.Is(err, ledger.ErrDuplicateOrder):
 		return consume.NewPermanent(events.DLQDuplicateOrder, err)
+	case errors.Is(err, ledger.ErrCurrencyMismatch):
+		return consume.NewPermanent(events.DLQInvalidEvent, err)
 	}
 	return err
 }
@@ -423,6 +440,9 @@ func classify(err error) error {
 // isTxFailure reports errors that doom the whole transaction rather than one
 // event: deadlocks and serialization failures (class 40), connection loss.
 func isTxFailure(err error) bool {
+	if errors.Is(err, ledger.ErrConflict) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return pgErr.Code[:2] == "40" || pgErr.Code[:2] == "08" || pgErr.Code == "57P01"
@@ -431,6 +451,9 @@ func isTxFailure(err error) bool {
 }
 
 func retryReason(err error) string {
+	if errors.Is(err, ledger.ErrConflict) {
+		return "conflict"
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

@@ -1,0 +1,221 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/testdb"
+	"github.com/promoengine/promoengine/internal/testnats"
+	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/pkg/rules"
+)
+
+// testCatalog earns 1 point per 1,000 and gives 10% off drinks.
+const testCatalog = `
+currency: IDR
+money_decimals: 0
+timezone: Asia/Jakarta
+points:
+  decimals: 0
+  earn: [{per_amount: "1000", points: "1"}]
+  redeem: {value: "1", min: "1", max_share: "1"}
+membership:
+  default_path: default
+  paths: [{id: default, qualify: {window_days: 365}, retention_days: 365, downgrade: one_level, levels: [{id: member, min: "0"}]}]
+programs:
+  - {id: drinks-10, layer: item, when: {products: {categories: ["drinks"]}}, reward: {percent: "10"}}
+`
+
+// bundle is what a pipeline test works with.
+type bundle struct {
+	t        *testing.T
+	ctx      context.Context
+	pool     *pgxpool.Pool
+	nats     *testnats.Server
+	js       jetstream.JetStream
+	subjects events.Subjects
+	store    *ledger.Store
+	metrics  *metrics.Metrics
+	log      zerolog.Logger
+	catalog  *rules.Catalog
+	// ackWait is the consumer's redelivery delay (one second unless a test
+	// needs to tell a redelivery from a prompt nak).
+	ackWait time.Duration
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	b := &bundle{t: t, ctx: ctx, pool: testdb.New(t), nats: testnats.New(t), subjects: events.NewSubjects(""),
+		metrics: metrics.New(prometheus.NewRegistry()), log: zerolog.New(io.Discard), ackWait: time.Second}
+	b.js = b.nats.JetStream(t)
+	b.store = ledger.NewStore(b.subjects)
+	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
+	cat, err := rules.Parse([]byte(testCatalog))
+	require.NoError(t, err)
+	_, err = ledger.ApplyCatalog(ctx, b.pool, cat)
+	require.NoError(t, err)
+	b.catalog = cat
+	return b
+}
+
+// startOrders starts an order worker on the shared durable consumer, with
+// its own database pool (as a separate process would have).
+func (b *bundle) startOrders(hooks OrdersHooks) *Orders {
+	t := b.t
+	// The production consumer with redelivery after one second instead of
+	// thirty, so crash tests do not wait.
+	cfg := streams.OrdersConsumerConfig(b.subjects, 5, 1000)
+	for i := range cfg.BackOff {
+		cfg.BackOff[i] = b.ackWait
+	}
+	cfg.AckWait = b.ackWait
+	cons, err := b.js.CreateOrUpdateConsumer(b.ctx, b.subjects.StreamOrders(), cfg)
+	require.NoError(t, err)
+	pool, err := pgxpool.New(b.ctx, b.pool.Config().ConnString())
+	require.NoError(t, err)
+	catalogs := NewCatalogWatcher(pool, b.metrics, b.log)
+	wctx, cancel := context.WithCancel(b.ctx)
+	catalogs.Start(wctx)
+	o := NewOrders(OrdersConfig{Lanes: 4, BatchSize: 16, MaxDeliver: 5, SoftStop: 5 * time.Second}, pool, cons, b.store,
+		catalogs, consume.NewSettler(consume.NewDeadLetterer(b.js, b.subjects), 5), b.subjects, b.metrics, b.log)
+	o.Hooks = hooks
+	o.Start(wctx)
+	var once sync.Once
+	stop := func() { once.Do(func() { o.Stop(); cancel(); pool.Close() }) }
+	t.Cleanup(stop)
+	return o
+}
+
+// startRelay starts an outbox relay.
+func (b *bundle) startRelay(hooks OutboxRelayHooks) *OutboxRelay {
+	r := NewOutboxRelay(b.pool, b.js, b.metrics, b.log)
+	r.Hooks = hooks
+	r.PollInterval = 200 * time.Millisecond
+	r.Start(b.ctx)
+	b.t.Cleanup(r.Stop)
+	return r
+}
+
+func paidEvent(id, customer string, lines ...string) []byte {
+	ls := ""
+	for i, l := range lines {
+		if i > 0 {
+			ls += ","
+		}
+		ls += l
+	}
+	cust := ""
+	if customer != "" {
+		cust = fmt.Sprintf(`"customer_id":%q,`, customer)
+	}
+	return []byte(fmt.Sprintf(`{"event_id":%q,"type":"pos.order.paid","occurred_at":"2026-11-24T10:00:00+07:00","company_id":"1","pos_config_id":"1","order":{"id":%q,"currency":"IDR",%s"lines":[%s]}}`,
+		id, "o-"+id, cust, ls))
+}
+
+func line(id, category, qty, price string) string {
+	return fmt.Sprintf(`{"id":%q,"product_id":"p%s","category_ids":[%q],"qty":%q,"unit_price":%q}`, id, id, category, qty, price)
+}
+
+func (b *bundle) publish(subject string, data []byte, msgID string) uint64 {
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	if msgID != "" {
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	}
+	ack, err := b.js.PublishMsg(b.ctx, msg)
+	require.NoError(b.t, err)
+	return ack.Sequence
+}
+
+// streamMsgs reads every message of a stream.
+func (b *bundle) streamMsgs(stream string) []jetstream.RawStreamMsg {
+	s, err := b.js.Stream(b.ctx, stream)
+	require.NoError(b.t, err)
+	info, err := s.Info(b.ctx)
+	require.NoError(b.t, err)
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(b.ctx, seq)
+		if err != nil {
+			continue // deleted
+		}
+		out = append(out, *m)
+	}
+	return out
+}
+
+// results returns the order results on PROMO_RESULTS by causation id.
+func (b *bundle) results() map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for _, m := range b.streamMsgs(b.subjects.StreamResults()) {
+		var r map[string]any
+		require.NoError(b.t, json.Unmarshal(m.Data, &r))
+		if id, ok := r["causation_id"].(string); ok {
+			out[id] = append(out[id], r)
+		}
+	}
+	return out
+}
+
+// waitResults waits until every id has a result on PROMO_RESULTS.
+func (b *bundle) waitResults(ids ...string) map[string][]map[string]any {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rs := b.results()
+		missing := 0
+		for _, id := range ids {
+			if len(rs[id]) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return rs
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%d of %d results missing after 30s", missing, len(ids))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *bundle) count(sql string, args ...any) int {
+	var n int
+	require.NoError(b.t, b.pool.QueryRow(b.ctx, sql, args...).Scan(&n))
+	return n
+}
+
+// waitQuiet waits until the consumer has nothing pending or unacknowledged
+// and the outbox is empty.
+func (b *bundle) waitQuiet() {
+	b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := b.js.Consumer(b.ctx, b.subjects.StreamOrders(), streams.OrdersConsumer)
+		require.NoError(b.t, err)
+		info, err := c.Info(b.ctx)
+		require.NoError(b.t, err)
+		if info.NumPending == 0 && info.NumAckPending == 0 && b.count(`SELECT count(*) FROM outbox`) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.t.Fatal("pipeline did not go quiet within 30s")
+}
