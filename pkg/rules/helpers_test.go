@@ -58,3 +58,5 @@ func dump(v any) string {
 }
 
 func ptrDec(s string) *dec.Decimal { d := dec.MustParse(s); return &d }
+
+func decOf(s string) dec.Decimal { return dec.MustParse(s) }

@@ -393,7 +393,7 @@ func TestParseJSONAndYAMLAgree(t *testing.T) {
 
 func TestParseCanonicalJSONRoundTrips(t *testing.T) {
 	t.Parallel()
-	for _, doc := range []string{fullCatalog, mustRead(t, "testdata/scenario01.yaml"), mustRead(t, "testdata/scenario03.yaml")} {
+	for _, doc := range []string{fullCatalog, mustRead(t, "testdata/scenario01.yaml"), mustRead(t, "testdata/scenario03.yaml"), benchCatalog} {
 		c := mustParse(t, doc)
 		again := mustParse(t, string(c.JSON))
 		requireDeepEqual(t, c, again, "Parse(c.JSON)")
