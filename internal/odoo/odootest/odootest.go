@@ -56,7 +56,9 @@ type RPCError struct {
 func ValidationError(msg string) *RPCError {
 	return &RPCError{Name: "odoo.exceptions.ValidationError", Message: msg}
 }
-func UserError(msg string) *RPCError { return &RPCError{Name: "odoo.exceptions.UserError", Message: msg} }
+func UserError(msg string) *RPCError {
+	return &RPCError{Name: "odoo.exceptions.UserError", Message: msg}
+}
 func MissingError(msg string) *RPCError {
 	return &RPCError{Name: "odoo.exceptions.MissingError", Message: msg}
 }
