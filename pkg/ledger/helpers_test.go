@@ -190,5 +190,3 @@ func lotIDs(las []events.LotAmount) string {
 	}
 	return strings.Join(parts, ",")
 }
-
-func ledgerReconcile(b *bundle, customer string) error { return ledger.Reconcile(b.ctx, b.pool, customer) }

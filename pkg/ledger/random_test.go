@@ -10,6 +10,7 @@ import (
 
 	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
 // A random sequence of orders, redemptions, returns, cancellations,
@@ -173,5 +174,5 @@ func reconcileIfKnown(b *bundle, customer string) error {
 	if err := b.pool.QueryRow(b.ctx, `SELECT EXISTS (SELECT 1 FROM accounts WHERE customer_id = $1)`, customer).Scan(&exists); err != nil || !exists {
 		return err
 	}
-	return ledgerReconcile(b, customer)
+	return ledger.Reconcile(b.ctx, b.pool, customer)
 }
