@@ -28,7 +28,7 @@ type bundle struct {
 }
 
 // setup gives the test its own migrated database with catalogYAML applied.
-func setup(t *testing.T, catalogYAML string) *bundle {
+func setup(t testing.TB, catalogYAML string) *bundle {
 	t.Helper()
 	pool := testdb.New(t)
 	b := &bundle{ctx: t.Context(), pool: pool, store: ledger.NewStore(events.NewSubjects(""))}
@@ -39,7 +39,7 @@ func setup(t *testing.T, catalogYAML string) *bundle {
 }
 
 // apply stores a catalog document and returns it as loaded back.
-func (b *bundle) apply(t *testing.T, doc string) *rules.Catalog {
+func (b *bundle) apply(t testing.TB, doc string) *rules.Catalog {
 	t.Helper()
 	c, err := rules.Parse([]byte(doc))
 	require.NoError(t, err)
@@ -109,7 +109,7 @@ func (b *bundle) counts(t *testing.T) map[string]int64 {
 	return out
 }
 
-func mustTime(t *testing.T, s string) time.Time {
+func mustTime(t testing.TB, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339, s)
 	require.NoError(t, err)
@@ -131,7 +131,7 @@ type line struct {
 }
 
 // paidEvent builds and decodes a pos.order.paid event.
-func paidEvent(t *testing.T, eventID, at, orderID, customer, redeem string, lines ...line) *events.Event {
+func paidEvent(t testing.TB, eventID, at, orderID, customer, redeem string, lines ...line) *events.Event {
 	t.Helper()
 	ls := make([]map[string]any, 0, len(lines))
 	for i, l := range lines {
@@ -173,7 +173,7 @@ func cancelEvent(t *testing.T, eventID, at, orderID string) *events.Event {
 		"company_id": "1", "pos_config_id": "1", "order": map[string]any{"id": orderID}})
 }
 
-func decode(t *testing.T, m map[string]any) *events.Event {
+func decode(t testing.TB, m map[string]any) *events.Event {
 	t.Helper()
 	raw, err := json.Marshal(m)
 	require.NoError(t, err)
