@@ -78,6 +78,10 @@ type Config struct {
 	// SubjectPrefix puts every subject and stream under a prefix (SPEC §2:
 	// "the prefix is configurable"); empty gives the SPEC's names.
 	SubjectPrefix string `envconfig:"SUBJECT_PREFIX"`
+	// PProf serves Go's profiler under /debug/pprof/ on the HTTP address, for
+	// diagnosing a slow or hungry process in place.
+	PProf bool `envconfig:"PPROF" default:"false"`
+
 	// DuplicateWindow is the JetStream de-duplication window of the streams.
 	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
 }

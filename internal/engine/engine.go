@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -229,6 +230,13 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}`))
 	})
+	if e.cfg.PProf {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if e.has(config.WorkerAPI) {
 		if err := e.mountAPI(mux); err != nil {
 			return err
