@@ -124,8 +124,12 @@ func New(t testing.TB) *Server {
 // Client returns an odoo.Client of this server with the given timeout.
 func (s *Server) Client(t testing.TB, log zerolog.Logger, timeout time.Duration) *odoo.Client {
 	t.Helper()
+	// A transport of its own, closed at cleanup, so that no keep-alive
+	// connection outlives the test (goleak).
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
 	c, err := odoo.New(odoo.Config{URL: s.URL, DB: s.DB, Login: s.Login, APIKey: config.Secret(s.APIKey),
-		Timeout: timeout, Log: log})
+		Timeout: timeout, Log: log, HTTPClient: &http.Client{Timeout: timeout, Transport: tr}})
 	require.NoError(t, err)
 	return c
 }
