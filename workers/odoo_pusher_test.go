@@ -44,7 +44,7 @@ type pusherBundle struct {
 	mu      sync.Mutex
 	applied []appliedResult
 	// fail, when set, decides per call whether Odoo refuses a result.
-	fail func(r appliedResult, attempt int) *odootest.RPCError
+	fail  func(r appliedResult, attempt int) *odootest.RPCError
 	tries map[string]int
 }
 
@@ -276,8 +276,8 @@ func TestOdooPusherRetriesTransientFailuresThenDelivers(t *testing.T) {
 	b.odoo.Inject("pos.order.promo_engine_apply",
 		odootest.Fault{Status: http.StatusInternalServerError},
 		odootest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0"}, // in-process attempts spent: nak
-		odootest.Fault{Delay: 2 * time.Second},                               // a timeout
-		odootest.Fault{Status: http.StatusServiceUnavailable},                // nak again
+		odootest.Fault{Delay: 2 * time.Second},                              // a timeout
+		odootest.Fault{Status: http.StatusServiceUnavailable},               // nak again
 	)
 	data := paidResult("1042")
 	b.publish(data, nil)
