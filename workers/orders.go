@@ -258,9 +258,10 @@ func (e *errItem) Error() string { return e.err.Error() }
 func (o *Orders) processBatch(ctx context.Context, batch []item) {
 	cat := o.catalogs.Current()
 	pending := slices.Clone(batch)
+	locking := false // deferred program counters first; locked ones after a limit race
 	for attempt := 0; len(pending) > 0; {
 		start := time.Now()
-		results, err := o.runTx(ctx, cat, pending)
+		results, err := o.runTx(ctx, cat, pending, locking)
 		var ei *errItem
 		switch {
 		case err == nil:
@@ -272,6 +273,9 @@ func (o *Orders) processBatch(ctx context.Context, batch []item) {
 			bad := pending[ei.index]
 			o.finish(ctx, bad, bad.ev.Type, classify(ei.err))
 			pending = slices.Delete(pending, ei.index, ei.index+1)
+		case errors.Is(err, ledger.ErrLimitRace) && !locking:
+			o.metrics.BatchRetries.WithLabelValues("limit_race").Inc()
+			locking = true
 		case ctx.Err() != nil:
 			for _, it := range pending {
 				o.finish(context.WithoutCancel(ctx), it, it.ev.Type, context.Canceled)
@@ -299,7 +303,12 @@ func (o *Orders) processBatch(ctx context.Context, batch []item) {
 
 // runTx runs one transaction over the batch and returns each event's result
 // (nil for a duplicate).
-func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([]*events.OrderResult, error) {
+//
+// Unless locking, the global counters of limited programs are deferred to
+// the end of the transaction (ledger.ProgramCounters), so a popular program
+// does not serialise the lanes; ledger.ErrLimitRace asks for a rerun with
+// locking.
+func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, locking bool) ([]*events.OrderResult, error) {
 	customers := make([]string, 0, len(batch))
 	for _, it := range batch {
 		if it.customer != "" {
@@ -331,13 +340,17 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([
 		o.Hooks.InLock(customers)
 		inLock = true
 	}
+	var counters *ledger.ProgramCounters
+	if !locking {
+		counters = ledger.NewProgramCounters()
+	}
 	results := make([]*events.OrderResult, len(batch))
 	for i, it := range batch {
 		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
 			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
 				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
 		}
-		res, err := o.store.Process(ctx, tx, cat, it.ev, it.seq)
+		res, err := o.store.ProcessDeferred(ctx, tx, cat, it.ev, it.seq, counters)
 		if err != nil {
 			if isTxFailure(err) || ctx.Err() != nil {
 				return nil, err
@@ -345,6 +358,11 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item) ([
 			return nil, &errItem{i, err}
 		}
 		results[i] = res
+	}
+	if counters != nil {
+		if err := counters.Flush(ctx, tx); err != nil {
+			return nil, err
+		}
 	}
 	releasing()
 	if err := tx.Commit(ctx); err != nil {

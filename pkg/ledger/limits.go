@@ -17,10 +17,14 @@ import (
 // has recorded its use, so total_uses and budget are exact however many
 // workers race. Per-customer uses need no lock of their own: the customer's
 // account row is already held. For a quote (lock false) it only reads.
+//
+// With counters (a batch of Store.ProcessDeferred), the global counters are
+// read without a lock and updated at ProgramCounters.Flush instead.
 type limitsReader struct {
-	ctx  context.Context
-	db   DB
-	lock bool
+	ctx      context.Context
+	db       DB
+	lock     bool
+	counters *ProgramCounters
 }
 
 func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Remaining, error) {
@@ -30,7 +34,15 @@ func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Rem
 		uses, customerUses int64
 		used               dec.Decimal
 	)
-	if lim.TotalUses != nil || lim.Budget != nil {
+	global := lim.TotalUses != nil || lim.Budget != nil
+	if global && l.counters != nil {
+		var err error
+		if uses, used, err = l.counters.used(l.ctx, l.db, p); err != nil {
+			return rules.Remaining{}, err
+		}
+		global = false
+	}
+	if global {
 		if l.lock {
 			b.Queue(`INSERT INTO program_usage (program_id) VALUES ($1) ON CONFLICT (program_id) DO NOTHING`, p.ID)
 			b.Queue(`SELECT uses, budget_used FROM program_usage WHERE program_id = $1 FOR UPDATE`, p.ID).
@@ -65,7 +77,9 @@ func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Rem
 // queueUses records one use and its discount for each applied program with
 // limits, and remembers them per order so that a cancellation can give them
 // back (SPEC §6.9).
-func queueUses(b *pgx.Batch, uses []rules.Use, orderID, customerID string) {
+//
+// With counters, the global counters are left to ProgramCounters.Flush.
+func queueUses(b *pgx.Batch, uses []rules.Use, orderID, customerID string, counters *ProgramCounters) {
 	if len(uses) == 0 {
 		return
 	}
@@ -75,11 +89,15 @@ func queueUses(b *pgx.Batch, uses []rules.Use, orderID, customerID string) {
 		ids[i] = u.ProgramID
 		discounts[i] = u.Discount.String()
 	}
-	b.Queue(`
-		INSERT INTO program_usage AS p (program_id, uses, budget_used)
-		SELECT id, 1, d FROM unnest($1::text[], $2::numeric[]) AS u(id, d)
-		ON CONFLICT (program_id) DO UPDATE SET uses = p.uses + 1, budget_used = p.budget_used + excluded.budget_used`,
-		ids, discounts)
+	if counters != nil {
+		counters.add(uses)
+	} else {
+		b.Queue(`
+			INSERT INTO program_usage AS p (program_id, uses, budget_used)
+			SELECT id, 1, d FROM unnest($1::text[], $2::numeric[]) AS u(id, d)
+			ON CONFLICT (program_id) DO UPDATE SET uses = p.uses + 1, budget_used = p.budget_used + excluded.budget_used`,
+			ids, discounts)
+	}
 	if customerID != "" {
 		b.Queue(`
 			INSERT INTO program_customer_usage AS p (program_id, customer_id, uses)

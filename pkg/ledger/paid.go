@@ -16,10 +16,11 @@ import (
 // paidPlan is everything a paid order does to the ledger, computed in memory
 // between the read round trip and the write round trip.
 type paidPlan struct {
-	t       time.Time // business time, as stored
-	outcome *rules.Outcome
-	cust    *customerState // nil for an anonymous order
-	member  *member        // nil without a customer or membership
+	t        time.Time // business time, as stored
+	outcome  *rules.Outcome
+	cust     *customerState   // nil for an anonymous order
+	counters *ProgramCounters // deferred global program counters of the batch; nil: locked per event
+	member   *member          // nil without a customer or membership
 
 	balanceBefore dec.Decimal
 
@@ -45,7 +46,7 @@ func checkCurrency(cat *rules.Catalog, o *events.PaidOrder) error {
 	return nil
 }
 
-func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64) (*events.OrderResult, error) {
+func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64, counters *ProgramCounters) (*events.OrderResult, error) {
 	if err := checkCurrency(cat, ev.Paid); err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 	}
 
 	// Evaluation; limits are read (and locked) as it goes.
-	plan, err := planPaid(ctx, tx, cat, ev, t, cust, true)
+	plan, err := planPaid(ctx, tx, cat, ev, t, cust, true, counters)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +104,8 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 }
 
 // planPaid evaluates the order and works out its effects on the ledger.
-func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerState, lock bool) (*paidPlan, error) {
-	p := &paidPlan{t: t, cust: cust}
+func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerState, lock bool, counters *ProgramCounters) (*paidPlan, error) {
+	p := &paidPlan{t: t, cust: cust, counters: counters}
 	in := rules.Input{
 		OccurredAt:  ev.OccurredAt,
 		CompanyID:   string(ev.CompanyID),
@@ -122,7 +123,7 @@ func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, 
 			p.qualifying = cust.spend[p.member.path.ID]
 		}
 	}
-	out, err := rules.Evaluate(cat, in, &limitsReader{ctx: ctx, db: db, lock: lock})
+	out, err := rules.Evaluate(cat, in, &limitsReader{ctx: ctx, db: db, lock: lock, counters: counters})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: evaluate %s: %w", ev.EventID, err)
 	}
@@ -173,7 +174,7 @@ func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Even
 	if p.cust != nil {
 		customerID = p.cust.id
 	}
-	queueUses(b, p.outcome.Uses, orderID, customerID)
+	queueUses(b, p.outcome.Uses, orderID, customerID, p.counters)
 	if p.cust == nil {
 		return
 	}

@@ -39,12 +39,20 @@ func NewStore(subjects events.Subjects) *Store {
 // call. Errors: ErrUnknownOriginalOrder (retry later), ErrDuplicateOrder and
 // ErrCurrencyMismatch (permanent), ErrConflict (retry the transaction).
 func (s *Store) Process(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64) (*events.OrderResult, error) {
+	return s.ProcessDeferred(ctx, tx, cat, ev, streamSeq, nil)
+}
+
+// ProcessDeferred is Process for one event of a batch whose global program
+// counters are deferred to counters (see ProgramCounters): the caller calls
+// counters.Flush before commit and, on ErrLimitRace, rolls back and runs
+// the batch again with Process. Nil counters is Process.
+func (s *Store) ProcessDeferred(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64, counters *ProgramCounters) (*events.OrderResult, error) {
 	if cat == nil {
 		return nil, ErrNoCatalog
 	}
 	switch {
 	case ev.Paid != nil:
-		return s.processPaid(ctx, tx, cat, ev, streamSeq)
+		return s.processPaid(ctx, tx, cat, ev, streamSeq, counters)
 	case ev.Returned != nil, ev.Cancelled != nil:
 		return s.processReversal(ctx, tx, cat, ev, streamSeq)
 	}
