@@ -676,4 +676,3 @@ func TestWebhookReportsOdooFailures(t *testing.T) {
 	code, _ = r.errorBody(t)
 	require.Equal(t, api.CodeOrderNotFound, code)
 }
-
