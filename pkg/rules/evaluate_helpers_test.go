@@ -219,11 +219,18 @@ func (tc evalCase) run(t *testing.T) {
 	}
 }
 
+// fataler is what testing.TB and *rapid.T have in common.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // checkInvariants holds for every outcome (SPEC §4): per line gross −
 // discount = net, no net below zero, totals are the sums of the lines,
 // totals.discount is the sum of the discounts, every amount has exactly the
 // money decimals, and a rejected outcome discounts nothing.
-func checkInvariants(t testing.TB, c *Catalog, o *Outcome) {
+func checkInvariants(t fataler, c *Catalog, o *Outcome) {
 	t.Helper()
 	places := c.MoneyDecimals
 	exact := func(d dec.Decimal, what string) {
