@@ -606,7 +606,9 @@ func (e *evaluation) earned(net dec.Decimal) dec.Decimal {
 	}
 	pts := dec.Zero
 	for _, r := range e.c.Points.Earn {
-		pts = dec.Add(pts, dec.Mul(dec.QuoInt(net, r.PerAmount), r.Points))
+		if r.PerAmount.Sign() > 0 { // Parse guarantees it; a catalog built by hand may not
+			pts = dec.Add(pts, dec.Mul(dec.QuoInt(net, r.PerAmount), r.Points))
+		}
 	}
 	pts = dec.Mul(pts, e.c.LevelMultiplier(cust.Path, cust.Level))
 	for _, m := range e.multipliers {
