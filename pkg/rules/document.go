@@ -31,7 +31,7 @@ const maxDepth = 32
 
 // maxNodes bounds the values a YAML document may expand to through aliases
 // (the "billion laughs" document).
-const maxNodes = 1_000_000
+const maxNodes = 200_000
 
 // Bounds of a decimal, the same as the defs.schema.json decimal pattern: a
 // number outside them is kept as its text so that the schema reports it.
