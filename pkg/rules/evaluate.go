@@ -161,14 +161,13 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 		return events.OutcomeConditionFailed, why, nil
 	}
 	var discount dec.Decimal
-	switch p.Reward.Kind {
-	case RewardPointsMultiplier, RewardBonusPoints:
-		pts := e.pointsReward(p)
+	if p.Reward.givesPoints() {
+		pts := p.Reward.points()
 		if pts == nil {
 			return events.OutcomeConditionFailed, "the reward is malformed", nil // a catalog built by hand
 		}
 		reason = p.Reward.Kind + " " + pts.String()
-	default:
+	} else {
 		var why string
 		discount, reason, why = e.discount(p)
 		if why != "" {
@@ -186,7 +185,7 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 		if !left.UsesLeft {
 			return events.OutcomeLimitReached, "no uses left", nil
 		}
-		if left.Budget != nil && p.Reward.Kind != RewardPointsMultiplier && p.Reward.Kind != RewardBonusPoints {
+		if left.Budget != nil && !p.Reward.givesPoints() {
 			budget := left.Budget.Floor(e.places)
 			if budget.Sign() <= 0 {
 				return events.OutcomeLimitReached, "budget exhausted", nil
@@ -211,12 +210,18 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 	return events.OutcomeApplied, reason, nil
 }
 
-// pointsReward is the multiplier or bonus of a points reward.
-func (e *evaluation) pointsReward(p *Program) *dec.Decimal {
-	if p.Reward.Kind == RewardPointsMultiplier {
-		return p.Reward.PointsMultiplier
+// givesPoints reports a points reward: it discounts nothing, so it has
+// nothing to target, cap or take from a budget.
+func (r *Reward) givesPoints() bool {
+	return r.Kind == RewardPointsMultiplier || r.Kind == RewardBonusPoints
+}
+
+// points is the multiplier or bonus of a points reward.
+func (r *Reward) points() *dec.Decimal {
+	if r.Kind == RewardPointsMultiplier {
+		return r.PointsMultiplier
 	}
-	return p.Reward.BonusPoints
+	return r.BonusPoints
 }
 
 // inactive says why the validity window excludes occurred_at ("" when it
@@ -231,15 +236,7 @@ func (e *evaluation) inactive(v *Validity) string {
 		return "ended at " + v.Until.Format(time.RFC3339)
 	}
 	if len(v.Days) > 0 {
-		wd := e.local.Weekday()
-		found := false
-		for _, d := range v.Days {
-			if d == wd {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if wd := e.local.Weekday(); !slices.Contains(v.Days, wd) {
 			return "not valid on " + strings.ToLower(wd.String()[:3])
 		}
 	}
@@ -266,41 +263,23 @@ func (e *evaluation) ineligible(p *Program) string {
 		if e.in.Customer == nil {
 			return "anonymous orders hold no level"
 		}
-		if !contains(w.Levels, e.in.Customer.Level) {
+		if !slices.Contains(w.Levels, e.in.Customer.Level) {
 			return fmt.Sprintf("level %q is not one of %s", e.in.Customer.Level, strings.Join(w.Levels, ", "))
 		}
 	}
-	if w.Code != "" {
-		found := false
-		for _, code := range e.in.Order.CouponCodes {
-			if strings.EqualFold(code, w.Code) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return "coupon code " + w.Code + " not presented"
-		}
+	if w.Code != "" && !slices.ContainsFunc(e.in.Order.CouponCodes, func(c string) bool { return strings.EqualFold(c, w.Code) }) {
+		return "coupon code " + w.Code + " not presented"
 	}
-	if len(w.Companies) > 0 && !contains(w.Companies, e.in.CompanyID) {
+	if len(w.Companies) > 0 && !slices.Contains(w.Companies, e.in.CompanyID) {
 		return fmt.Sprintf("company %q is not one of %s", e.in.CompanyID, strings.Join(w.Companies, ", "))
 	}
-	if len(w.PosConfigs) > 0 && !contains(w.PosConfigs, e.in.PosConfigID) {
+	if len(w.PosConfigs) > 0 && !slices.Contains(w.PosConfigs, e.in.PosConfigID) {
 		return fmt.Sprintf("pos config %q is not one of %s", e.in.PosConfigID, strings.Join(w.PosConfigs, ", "))
 	}
-	if e.in.Customer == nil && (p.Reward.Kind == RewardPointsMultiplier || p.Reward.Kind == RewardBonusPoints) {
+	if e.in.Customer == nil && p.Reward.givesPoints() {
 		return "anonymous orders earn no points"
 	}
 	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Matches reports whether a line's product id, any of its categories or any
@@ -309,16 +288,16 @@ func (f *ProductFilter) Matches(l *events.Line) bool {
 	if f == nil {
 		return true
 	}
-	if contains(f.IDs, string(l.ProductID)) {
+	if slices.Contains(f.IDs, string(l.ProductID)) {
 		return true
 	}
 	for _, c := range l.CategoryIDs {
-		if contains(f.Categories, string(c)) {
+		if slices.Contains(f.Categories, string(c)) {
 			return true
 		}
 	}
 	for _, t := range l.TagIDs {
-		if contains(f.Tags, string(t)) {
+		if slices.Contains(f.Tags, string(t)) {
 			return true
 		}
 	}

@@ -440,7 +440,7 @@ func (b *builder) program(n node) *Program {
 	}
 	if r, ok := n.obj("reward"); ok {
 		p.Reward = b.reward(r, p.Layer)
-		if p.Limits.Budget != nil && (p.Reward.Kind == RewardPointsMultiplier || p.Reward.Kind == RewardBonusPoints) {
+		if p.Limits.Budget != nil && p.Reward.givesPoints() {
 			b.add(n.at("limits")+"/budget", "caps the discount a program gives: a %s reward gives none", p.Reward.Kind)
 		}
 	}
@@ -586,14 +586,14 @@ func (b *builder) reward(n node, layer string) Reward {
 		r.On = OnOrder
 	case r.On == "":
 		r.On = OnLines
-	case r.Kind == RewardBuyGet || r.Kind == RewardPointsMultiplier || r.Kind == RewardBonusPoints:
+	case r.Kind == RewardBuyGet || r.givesPoints():
 		b.add(n.at("on"), "does not apply to a %s reward", r.Kind)
 	case layer == LayerItem && r.On == OnOrder:
 		b.add(n.at("on"), "%q is not a target of the item layer: use lines or cheapest, or make it an order program", r.On)
 	case layer == LayerOrder && r.On != OnOrder:
 		b.add(n.at("on"), "%q is not a target of the order layer: use order, or make it an item program", r.On)
 	}
-	if (r.Kind == RewardPointsMultiplier || r.Kind == RewardBonusPoints) && n.has("max") {
+	if r.givesPoints() && n.has("max") {
 		b.add(n.at("max"), "does not apply to a %s reward: it caps a discount", r.Kind)
 	}
 	return r
