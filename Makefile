@@ -13,17 +13,32 @@ help: ## List the targets.
 # talk to real PostgreSQL and NATS, whose state the test cache cannot see.
 # The timeout is generous: the first run on a machine initialises the shared
 # test cluster (see internal/testdb).
+.PHONY: dev
+dev: postgres ## Run the engine on the embedded default (NATS in-process, private PostgreSQL, example catalog).
+	$(GO) run ./cmd/promoengine dev
+
 .PHONY: test
-test: ## Run all tests (real PostgreSQL and NATS, race detector on).
+test: postgres ## Run all tests (real PostgreSQL and NATS, race detector on).
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: postgres
+postgres: ## Install the PostgreSQL server binaries with apt-get if they are missing.
+	@scripts/ensure-postgres
 
 .PHONY: bench
 bench: ## Run the benchmarks of every hot path.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: lint
-lint: ## Vet the code.
+lint: ## Check formatting and vet the code (golangci-lint too, when installed).
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
+	@if command -v golangci-lint >/dev/null 2>&1; then golangci-lint run ./...; fi
+
+.PHONY: loadtest
+loadtest: ## Measure throughput and latency at 1,000 orders/s and at full speed.
+	$(GO) run ./loadtest --rate 1000 --duration 30s
+	$(GO) run ./loadtest --rate 0 --duration 30s
 
 .PHONY: build
 build: ## Build bin/promoengine.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates examples/orders.jsonl: one Saturday of a Warung Kita store.
+"""Generates examples/orders.jsonl: one Saturday (2026-11-21) of a Warung Kita store.
 
 Deterministic (fixed seed), so the file only changes when this script does.
 Run: python3 examples/gen_orders.py > examples/orders.jsonl
@@ -30,7 +30,7 @@ paid = []
 for minute in range(7 * 60, 22 * 60, 4):  # a sale every 4 minutes, 07:00-22:00
     order_id += 1
     hh, mm = divmod(minute, 60)
-    occurred = f"2026-11-28T{hh:02d}:{mm:02d}:{random.randint(0, 59):02d}+07:00"
+    occurred = f"2026-11-21T{hh:02d}:{mm:02d}:{random.randint(0, 59):02d}+07:00"
     lines = []
     for n, p in enumerate(random.sample(PRODUCTS, random.randint(1, 5)), start=1):
         pid, name, cats, tags, price = p
@@ -55,11 +55,11 @@ for ev, qty_share in ((paid[10], 1), (paid[40], None)):
     line = ev["order"]["lines"][0]
     qty = line["qty"] if qty_share is None else "1"
     out.append({"event_id": f"warungkita:pos.order:{order_id}:returned", "type": "pos.order.returned",
-                "occurred_at": "2026-11-28T21:30:00+07:00", "company_id": "1", "pos_config_id": "1",
+                "occurred_at": "2026-11-21T21:30:00+07:00", "company_id": "1", "pos_config_id": "1",
                 "order": {"id": str(order_id), "original_order_id": ev["order"]["id"],
                           "lines": [{"line_id": line["id"], "qty": qty}]}})
 out.append({"event_id": f"warungkita:pos.order:{paid[20]['order']['id']}:cancelled", "type": "pos.order.cancelled",
-            "occurred_at": "2026-11-28T21:45:00+07:00", "company_id": "1", "pos_config_id": "2",
+            "occurred_at": "2026-11-21T21:45:00+07:00", "company_id": "1", "pos_config_id": "2",
             "order": {"id": paid[20]["order"]["id"]}})
 
 for ev in out:

@@ -54,6 +54,7 @@ func commands() []command {
 		{"dlq", "list, show, redrive or purge dead letters", runDLQ},
 		{"jobs", "run the expiry and downgrade job as of a time", runJobs},
 		{"customer", "show a customer's points, lots, levels and history", runCustomer},
+		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
 	}
 }
