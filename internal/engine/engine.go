@@ -216,20 +216,6 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}`))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := e.Ready(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			b, _ := jsonMarshal(map[string]any{"status": "unavailable", "error": err.Error()})
-			_, _ = w.Write(b)
-			return
-		}
-		_, _ = w.Write([]byte(`{"status":"ready"}`))
-	})
 	if e.cfg.PProf {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -237,23 +223,44 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	var srv *http.Server
 	if e.has(config.WorkerAPI) {
-		if err := e.mountAPI(mux); err != nil {
+		// The API answers /v1/*, /healthz and /readyz itself.
+		a, err := e.newAPI()
+		if err != nil {
 			return err
 		}
+		mux.Handle("/", a.Handler())
+		srv = a.HTTPServer(e.cfg.HTTPAddr)
+	} else {
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"status":"ok"}`))
+		})
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if err := e.Ready(r.Context()); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				b, _ := jsonMarshal(map[string]any{"status": "unavailable", "error": err.Error()})
+				_, _ = w.Write(b)
+				return
+			}
+			_, _ = w.Write([]byte(`{"status":"ready"}`))
+		})
+		srv = &http.Server{
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
 	}
+	srv.Handler = mux
 	ln, err := net.Listen("tcp", e.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on PROMO_HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
 	}
 	e.httpLn = ln
-	e.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	e.http = srv
 	e.httpDone = make(chan struct{})
 	go func() {
 		defer close(e.httpDone)

@@ -3,27 +3,59 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"net/http"
+	"fmt"
 
+	"github.com/promoengine/promoengine/internal/api"
 	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/odoo"
+	"github.com/promoengine/promoengine/pkg/rules"
+	"github.com/promoengine/promoengine/workers"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-// mountAPI adds the /v1 routes of SPEC §8.
-func (e *Engine) mountAPI(mux *http.ServeMux) error {
-	// Wired in when internal/api lands (issue 6).
-	_ = mux
-	return nil
+// newAPI builds the HTTP API of SPEC §8 (the api worker).
+func (e *Engine) newAPI() (*api.Server, error) {
+	client, err := odoo.NewFromConfig(e.cfg, e.log)
+	if err != nil {
+		return nil, fmt.Errorf("odoo client: %w", err)
+	}
+	if len(e.cfg.APIKeys) == 0 {
+		e.log.Warn().Msg("PROMO_API_KEYS is empty: every /v1 request will be refused with 401")
+	}
+	return api.New(api.Deps{
+		Keys:     e.cfg.APIKeys,
+		Pool:     e.Pool,
+		JS:       e.JS,
+		Subjects: e.Subjects,
+		Store:    e.Store,
+		Catalog:  func() *rules.Catalog { return e.Catalogs.Current() },
+		Odoo:     client,
+		OdooDB:   e.cfg.OdooDB,
+		Metrics:  e.Metrics,
+		Log:      e.log.With().Str("worker", "api").Logger(),
+		Ready:    e.Ready,
+	}), nil
 }
 
 // startOdoo starts the Odoo pusher when PROMO_ODOO_URL is set.
 func (e *Engine) startOdoo(ctx context.Context, dl *consume.DeadLetterer) error {
-	if e.cfg.OdooURL == "" {
+	client, err := odoo.NewFromConfig(e.cfg, e.log)
+	if err != nil {
+		return fmt.Errorf("odoo client: %w", err)
+	}
+	if client == nil {
 		e.log.Info().Msg("PROMO_ODOO_URL not set: no Odoo pusher")
 		return nil
 	}
-	_ = ctx
-	_ = dl
+	p := workers.NewOdooPusher(workers.OdooPusherConfig{
+		Concurrency: e.cfg.OdooConcurrency,
+		Model:       e.cfg.OdooModel,
+		Method:      e.cfg.OdooMethod,
+	}, client, e.JS, e.Subjects, dl, e.Metrics, e.log)
+	if err := p.Start(ctx); err != nil {
+		return fmt.Errorf("odoo pusher: %w", err)
+	}
+	e.stops = append(e.stops, p.Stop)
 	return nil
 }
