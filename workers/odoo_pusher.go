@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -90,6 +92,9 @@ func (c *OdooPusherConfig) defaults() {
 
 // odooPriorityGroup is the one priority group of the pusher's consumer.
 const odooPriorityGroup = "odoo"
+
+// pinHeader is set by the server on messages of a pinned consumer.
+const pinHeader = "Nats-Pin-Id"
 
 // OdooConsumerConfig is the pusher's durable pull consumer on PROMO_RESULTS:
 //
@@ -186,6 +191,9 @@ type OdooPusher struct {
 	lanesDone sync.WaitGroup
 	beatDone  chan struct{}
 	stopOnce  sync.Once
+	// pinID is the id under which the server pinned the consumer to this
+	// process, from the Nats-Pin-Id header of the messages it delivers.
+	pinID atomic.Value
 }
 
 // NewOdooPusher assembles a pusher; call Start.
@@ -288,11 +296,33 @@ func (p *OdooPusher) stop() {
 	}
 	p.stopWork()
 	<-p.beatDone
+	p.unpin()
+}
+
+// unpin hands the consumer to a standby process at once instead of after
+// PinnedTTL. It runs once nothing is in flight here any more, so two
+// processes never push at the same time, and only when the server still
+// has this process pinned, so a stopping standby does not disturb the
+// active one.
+func (p *OdooPusher) unpin() {
+	pin, _ := p.pinID.Load().(string)
+	if pin == "" {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if s, err := p.js.Stream(ctx, p.subjects.StreamResults()); err == nil {
-		if err := s.UnpinConsumer(ctx, streams.OdooConsumer, odooPriorityGroup); err != nil {
-			p.log.Debug().Err(err).Msg("unpin consumer")
+	info, err := p.cons.Info(ctx)
+	if err != nil {
+		return
+	}
+	for _, g := range info.PriorityGroups {
+		if g.Group != odooPriorityGroup || g.PinnedClientID != pin {
+			continue
+		}
+		if s, err := p.js.Stream(ctx, p.subjects.StreamResults()); err == nil {
+			if err := s.UnpinConsumer(ctx, streams.OdooConsumer, odooPriorityGroup); err != nil {
+				p.log.Debug().Err(err).Msg("unpin consumer")
+			}
 		}
 	}
 }
@@ -318,6 +348,7 @@ func (p *OdooPusher) fetch(ctx context.Context) error {
 			_ = msg.Nak()
 		}
 	}
+	var last time.Time
 	for {
 		select {
 		case p.slots <- struct{}{}:
@@ -340,6 +371,16 @@ func (p *OdooPusher) fetch(ctx context.Context) error {
 			nakBuffered()
 			return nil
 		}
+		// After a silence as long as PinnedTTL another process may have
+		// held the pin and changed the holds: read them again before
+		// routing anything.
+		now := time.Now()
+		if now.Sub(last) >= p.cfg.PinnedTTL {
+			if err := p.holds.load(ctx); err != nil {
+				p.log.Warn().Err(err).Msg("reload holds; using the ones in memory")
+			}
+		}
+		last = now
 		p.route(msg)
 	}
 }
@@ -351,6 +392,9 @@ func (p *OdooPusher) route(msg jetstream.Msg) {
 		it.seq, it.deliver = md.Sequence.Stream, md.NumDelivered
 	}
 	p.held.add(msg)
+	if pin := msg.Headers().Get(pinHeader); pin != "" {
+		p.pinID.Store(pin)
+	}
 	var r struct {
 		EventID         string `json:"event_id"`
 		OrderID         string `json:"order_id"`
@@ -474,6 +518,14 @@ func (p *OdooPusher) nakDelay(delivery uint64, retryAfter time.Duration) time.Du
 func (p *OdooPusher) deadLetter(ctx context.Context, it *pushItem, code, message string) {
 	l := consume.LetterFromMsg(it.msg, code, message)
 	l.DLQSubject = p.subjects.DLQOdoo()
+	if l.Header.Get(pinHeader) != "" { // a delivery detail, not part of the result
+		h := nats.Header{}
+		for k, v := range l.Header {
+			h[k] = v
+		}
+		h.Del(pinHeader)
+		l.Header = h
+	}
 	if err := p.dl.Send(context.WithoutCancel(ctx), l); err != nil {
 		p.logItem(it).Err(err).Msg("dead letter not stored; retrying the result later")
 		p.holds.fail(ctx, it.key, it.seq, time.Now().Add(p.cfg.NakBase))
@@ -579,8 +631,12 @@ func (h *heldMsgs) list() []jetstream.Msg {
 // orderHolds remembers, per order key, the stream sequences of results
 // that were naked to wait: the first failed a push and waits for its retry,
 // the others came after it and wait for it. Only the lowest may be pushed.
-// A key's entries are only touched by its lane, so the map needs a lock but
-// a key's updates never race.
+//
+// The key-value bucket is the truth and the map its copy: every change is
+// written through while the lock is held, so a reload (after another
+// process may have held the pin) never reads a bucket older than the map.
+// Writes happen only when something waits, so the lock is not contended
+// while Odoo answers.
 type orderHolds struct {
 	kv  jetstream.KeyValue
 	log zerolog.Logger
@@ -608,17 +664,16 @@ func newOrderHolds(kv jetstream.KeyValue, log zerolog.Logger) *orderHolds {
 
 func holdKey(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
 
-// load reads the holds left by an earlier process.
+// load reads the holds as stored (left by an earlier process, or by
+// another one that held the pin meanwhile), replacing those in memory.
 func (h *orderHolds) load(ctx context.Context) error {
-	keys, err := h.kv.Keys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("odoo pusher: load holds: %w", err)
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	keys, err := h.kv.Keys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("odoo pusher: load holds: %w", err)
+	}
+	m := make(map[string]*orderHold, len(keys))
 	for _, k := range keys {
 		e, err := h.kv.Get(ctx, k)
 		if err != nil {
@@ -629,10 +684,11 @@ func (h *orderHolds) load(ctx context.Context) error {
 		if err != nil || json.Unmarshal(e.Value(), &hold) != nil || len(hold.Seqs) == 0 {
 			continue
 		}
-		h.m[string(key)] = &hold
+		m[string(key)] = &hold
 	}
-	if len(h.m) > 0 {
-		h.log.Info().Int("orders", len(h.m)).Msg("orders with results waiting for a retry")
+	h.m = m
+	if len(m) > 0 {
+		h.log.Info().Int("orders", len(m)).Msg("orders with results waiting for a retry")
 	}
 	return nil
 }
@@ -641,45 +697,40 @@ func (h *orderHolds) load(ctx context.Context) error {
 // for how long; a waiting seq joins the hold.
 func (h *orderHolds) wait(ctx context.Context, key string, seq uint64, now time.Time) (time.Duration, bool) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	hold := h.m[key]
-	if hold != nil && len(hold.Seqs) > 0 && now.Sub(hold.Due) > staleHold {
+	if hold == nil {
+		return 0, false
+	}
+	if now.Sub(hold.Due) > staleHold {
 		h.log.Warn().Str("order_id", key).Uint64("stream_seq", hold.Seqs[0]).
 			Msg("a held result never came back; releasing its order")
 		hold.Seqs = hold.Seqs[1:]
 		hold.Due = now
-	}
-	if hold == nil || len(hold.Seqs) == 0 || hold.Seqs[0] >= seq {
-		if hold != nil && len(hold.Seqs) == 0 {
-			delete(h.m, key)
-			h.mu.Unlock()
-			h.persist(ctx, key, nil)
+		h.store(ctx, key, hold)
+		if len(hold.Seqs) == 0 {
 			return 0, false
 		}
-		h.mu.Unlock()
+	}
+	if hold.Seqs[0] >= seq {
 		return 0, false
 	}
 	i, found := slices.BinarySearch(hold.Seqs, seq)
 	if !found {
 		hold.Seqs = slices.Insert(hold.Seqs, i, seq)
+		h.store(ctx, key, hold)
 	}
-	delay := max(hold.Due.Sub(now), 0) + time.Duration(i)*holdStagger
-	snapshot := *hold
-	snapshot.Seqs = slices.Clone(hold.Seqs)
-	h.mu.Unlock()
-	if !found {
-		h.persist(ctx, key, &snapshot)
-	}
-	return delay, true
+	return max(hold.Due.Sub(now), 0) + time.Duration(i)*holdStagger, true
 }
 
 // fail records that seq (the lowest of its key, or older than all held)
 // waits for a retry due at due.
 func (h *orderHolds) fail(ctx context.Context, key string, seq uint64, due time.Time) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	hold := h.m[key]
 	if hold == nil {
 		hold = &orderHold{}
-		h.m[key] = hold
 	}
 	if i, found := slices.BinarySearch(hold.Seqs, seq); !found {
 		hold.Seqs = slices.Insert(hold.Seqs, i, seq)
@@ -687,44 +738,38 @@ func (h *orderHolds) fail(ctx context.Context, key string, seq uint64, due time.
 	if hold.Seqs[0] == seq {
 		hold.Due = due
 	}
-	snapshot := orderHold{Seqs: slices.Clone(hold.Seqs), Due: hold.Due}
-	h.mu.Unlock()
-	h.persist(ctx, key, &snapshot)
+	h.store(ctx, key, hold)
 }
 
-// done removes seq once it went through (pushed or dead-lettered).
+// done removes seq once it went through (pushed or dead-lettered). It
+// costs nothing for a result that never waited.
 func (h *orderHolds) done(ctx context.Context, key string, seq uint64) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	hold := h.m[key]
 	if hold == nil {
-		h.mu.Unlock()
 		return
 	}
 	i, found := slices.BinarySearch(hold.Seqs, seq)
 	if !found {
-		h.mu.Unlock()
 		return
 	}
 	hold.Seqs = slices.Delete(hold.Seqs, i, i+1)
-	var snapshot *orderHold
-	if len(hold.Seqs) == 0 {
-		delete(h.m, key)
-	} else {
-		snapshot = &orderHold{Seqs: slices.Clone(hold.Seqs), Due: hold.Due}
-	}
-	h.mu.Unlock()
-	h.persist(ctx, key, snapshot)
+	h.store(ctx, key, hold)
 }
 
-// persist writes (or, for nil, deletes) a key's hold. A failure is logged:
-// the hold still works in memory, and only a restart before the next write
-// would forget it.
-func (h *orderHolds) persist(ctx context.Context, key string, hold *orderHold) {
+// store puts a key's hold in the map and the bucket, or removes it from
+// both when nothing waits any more; the caller holds the lock. A failed
+// write is logged: the hold still works in memory, and only a restart
+// before the next write would forget it.
+func (h *orderHolds) store(ctx context.Context, key string, hold *orderHold) {
 	ctx = context.WithoutCancel(ctx)
 	var err error
-	if hold == nil {
+	if len(hold.Seqs) == 0 {
+		delete(h.m, key)
 		err = h.kv.Delete(ctx, holdKey(key))
 	} else {
+		h.m[key] = hold
 		var b []byte
 		if b, err = json.Marshal(hold); err == nil {
 			_, err = h.kv.Put(ctx, holdKey(key), b)

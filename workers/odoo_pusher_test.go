@@ -473,3 +473,39 @@ func TestOdooPusherHoldsSurviveARestart(t *testing.T) {
 	requireSaleFirst(t, applied, []string{"4001"})
 	require.Positive(t, b.pushes("held"))
 }
+
+func TestOdooPusherStandbyTakesOverAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setupPusher(t, 5*time.Second)
+	cfg := fastPusherConfig(2)
+	first := b.startPusher(cfg)
+	second := b.startPusher(cfg)
+	for i := 1; i <= 10; i++ {
+		b.publish(paidResult(fmt.Sprint(5000+i)), nil)
+	}
+	b.waitApplied(10)
+
+	// Whichever process is pinned, stopping it hands the consumer over
+	// without waiting for the pin to expire (cfg.PinnedTTL + AckWait).
+	pin1, _ := first.pinID.Load().(string)
+	pin2, _ := second.pinID.Load().(string)
+	require.True(t, (pin1 == "") != (pin2 == ""), "one process had the pin: %q %q", pin1, pin2)
+	pinned, standby := first, second
+	if pin2 != "" {
+		pinned, standby = second, first
+	}
+	pinned.Stop()
+	for i := 11; i <= 20; i++ {
+		b.publish(paidResult(fmt.Sprint(5000+i)), nil)
+	}
+	b.odoo.WaitCalls(t, 5*time.Second, func([]odootest.Call) bool { return len(b.appliedResults()) >= 20 })
+	b.waitSettled()
+	seen := map[string]bool{}
+	for _, r := range b.appliedResults() {
+		require.False(t, seen[r.EventID], "%s pushed twice", r.EventID)
+		seen[r.EventID] = true
+	}
+	require.Len(t, seen, 20)
+	p, _ := standby.pinID.Load().(string)
+	require.NotEmpty(t, p, "the standby was pinned")
+}
