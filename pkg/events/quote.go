@@ -17,7 +17,8 @@ const QuoteEventID = "quote"
 // `occurred_at`, `company_id` and `pos_config_id` beside its fields. The
 // order is validated exactly like a pos.order.paid event; violations point
 // into the request body as sent (`/lines/0/qty`, not `/order/lines/0/qty`).
-// A missing occurred_at means now; a missing company or pos config makes
+// A missing order id is "quote"; a missing occurred_at means now; a missing
+// company or pos config makes
 // programs restricted to companies or pos configs not eligible.
 func DecodeQuote(body []byte, now time.Time) (*Event, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -40,6 +41,10 @@ func DecodeQuote(body []byte, now time.Time) (*Event, error) {
 			moved[k] = true
 			delete(fields, k)
 		}
+	}
+	// A basket being priced has no order id yet.
+	if _, ok := fields["id"]; !ok {
+		fields["id"] = json.RawMessage(`"` + QuoteEventID + `"`)
 	}
 	if _, ok := envelope["occurred_at"]; !ok {
 		b, _ := json.Marshal(FormatTime(now))
