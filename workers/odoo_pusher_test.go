@@ -421,6 +421,8 @@ func TestOdooPusherKeepsAnOrdersResultsInOrder(t *testing.T) {
 	})
 	cfg := fastPusherConfig(4)
 	cfg.Attempts = 1
+	// Long enough that the returns surely arrive while their sales wait.
+	cfg.NakBase, cfg.NakMax = time.Second, time.Second
 	b.startPusher(cfg)
 
 	var orders []string
@@ -456,8 +458,10 @@ func TestOdooPusherHoldsSurviveARestart(t *testing.T) {
 	})
 	cfg := fastPusherConfig(2)
 	cfg.Attempts = 1
-	cfg.NakBase = 2 * time.Second
-	cfg.NakMax = 2 * time.Second
+	// Long enough that the second process surely gets the return while the
+	// sale waits on the server.
+	cfg.NakBase = 5 * time.Second
+	cfg.NakMax = 5 * time.Second
 
 	first := b.startPusher(cfg)
 	b.publish(paidResult("4001"), nil)
