@@ -97,6 +97,13 @@ func (s Secret) String() string {
 	return "***"
 }
 
+// MarshalText masks the value too, so a Secret inside a struct logged or
+// encoded as JSON never shows.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// GoString masks %#v.
+func (s Secret) GoString() string { return s.String() }
+
 // APIKey is one bearer key and its role.
 type APIKey struct {
 	Key  Secret
