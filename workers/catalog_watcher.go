@@ -31,13 +31,15 @@ type CatalogWatcher struct {
 	current atomic.Pointer[rules.Catalog]
 	ready   chan struct{}
 	once    sync.Once
+	done    chan struct{}
+	warned  bool // the missing catalog was reported (reload runs on one goroutine at a time)
 
 	PollInterval time.Duration
 }
 
 // NewCatalogWatcher returns a watcher; call Start.
 func NewCatalogWatcher(pool *pgxpool.Pool, m *metrics.Metrics, log zerolog.Logger) *CatalogWatcher {
-	return &CatalogWatcher{pool: pool, log: log, metrics: m, ready: make(chan struct{}), PollInterval: 5 * time.Second}
+	return &CatalogWatcher{pool: pool, log: log, metrics: m, ready: make(chan struct{}), done: make(chan struct{}), PollInterval: 5 * time.Second}
 }
 
 // Current returns the catalog in force, or nil before any was applied.
@@ -46,14 +48,19 @@ func (w *CatalogWatcher) Current() *rules.Catalog { return w.current.Load() }
 // Ready is closed once a catalog is loaded.
 func (w *CatalogWatcher) Ready() <-chan struct{} { return w.ready }
 
+// Done is closed once the watcher has stopped after its context ended.
+func (w *CatalogWatcher) Done() <-chan struct{} { return w.done }
+
 // Start loads the latest catalog and follows new versions until ctx ends.
 func (w *CatalogWatcher) Start(ctx context.Context) {
 	waker := pglisten.Run(ctx, w.pool, CatalogChannel, w.PollInterval, w.log)
 	w.reload(ctx)
 	go func() {
+		defer close(w.done)
 		for {
 			select {
 			case <-ctx.Done():
+				<-waker.Done()
 				return
 			case <-waker.C:
 				w.reload(ctx)
@@ -66,7 +73,8 @@ func (w *CatalogWatcher) reload(ctx context.Context) {
 	c, err := ledger.LatestCatalog(ctx, w.pool)
 	switch {
 	case errors.Is(err, ledger.ErrNoCatalog):
-		if w.current.Load() == nil {
+		if w.current.Load() == nil && !w.warned {
+			w.warned = true
 			w.log.Warn().Msg("no catalog applied yet: order events wait until `promoengine catalog apply -f FILE`")
 		}
 		return

@@ -111,10 +111,13 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 	}
 	r.log.Info().Msg("outbox relay is the leader")
 	lctx, stop := context.WithCancel(ctx)
-	defer stop()
 	waker := pglisten.Run(lctx, r.pool, ledger.OutboxChannel, r.PollInterval, r.log)
 	lost := make(chan error, 1)
+	pinged := make(chan struct{})
+	// Both goroutines end before conn is closed and lead returns.
+	defer func() { stop(); <-pinged; <-waker.Done() }()
 	go func() { // the lock is only ours while its session is alive
+		defer close(pinged)
 		for {
 			select {
 			case <-lctx.Done():

@@ -322,6 +322,9 @@ func (e *Engine) Stop() {
 		stop()
 	}
 	e.cancel()
+	if e.Catalogs != nil {
+		<-e.Catalogs.Done()
+	}
 	if e.NC != nil {
 		_ = e.NC.Drain()
 	}

@@ -18,16 +18,24 @@ import (
 // passes. Signals coalesce: many notifications while the worker is busy make
 // one wake-up.
 type Waker struct {
-	C <-chan string // the payload of the last notification, "" for a poll
-	c chan string
+	C    <-chan string // the payload of the last notification, "" for a poll
+	c    chan string
+	done chan struct{}
 }
+
+// Done is closed once the listener has stopped (after ctx ended) and its
+// connection is closed.
+func (w *Waker) Done() <-chan struct{} { return w.done }
 
 // Run listens on channel until ctx is done, reconnecting with a short pause
 // after any failure. It must run in its own goroutine.
 func Run(ctx context.Context, pool *pgxpool.Pool, channel string, poll time.Duration, log zerolog.Logger) *Waker {
 	c := make(chan string, 1)
-	w := &Waker{C: c, c: c}
-	go w.run(ctx, pool, channel, poll, log)
+	w := &Waker{C: c, c: c, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.run(ctx, pool, channel, poll, log)
+	}()
 	return w
 }
 
