@@ -12,6 +12,8 @@ import (
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/migrations"
 	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/pkg/rules"
 )
 
 // openPool connects to PROMO_DATABASE_URL for a one-shot command.
@@ -76,3 +78,41 @@ func openNATS(c *cli) (*nats.Conn, jetstream.JetStream, *config.Config, events.S
 	}
 	return nc, js, cfg, events.NewSubjects(cfg.SubjectPrefix), nil
 }
+
+// ledgerSession is what the ledger commands work with: a pool, the catalog
+// in force and a store publishing under the configured subjects.
+type ledgerSession struct {
+	pool    *pgxpool.Pool
+	catalog *rules.Catalog
+	store   *ledger.Store
+}
+
+// openLedger connects and loads the catalog in force. migrate applies
+// pending migrations first (for commands that write).
+func openLedger(ctx context.Context, c *cli, migrate bool) (*ledgerSession, error) {
+	open := openPool
+	if migrate {
+		open = openMigratedPool
+	}
+	pool, err := open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := ledger.LatestCatalog(ctx, pool)
+	if errors.Is(err, ledger.ErrNoCatalog) {
+		pool.Close()
+		return nil, errors.New("no catalog applied yet: promoengine catalog apply -f FILE")
+	}
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &ledgerSession{pool: pool, catalog: cat, store: ledger.NewStore(events.NewSubjects(cfg.SubjectPrefix))}, nil
+}
+
+func (s *ledgerSession) Close() { s.pool.Close() }

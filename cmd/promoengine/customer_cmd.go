@@ -8,8 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/promoengine/promoengine/internal/config"
-	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
@@ -41,21 +39,12 @@ func runCustomer(ctx context.Context, c *cli, args []string) error {
 		}
 		at = t
 	}
-	pool, err := openPool(ctx, c)
+	ls, err := openLedger(ctx, c, false)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	cat, err := ledger.LatestCatalog(ctx, pool)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	store := ledger.NewStore(events.NewSubjects(cfg.SubjectPrefix))
-	view, err := store.Customer(ctx, pool, fs.Arg(0), at, cat)
+	defer ls.Close()
+	view, err := ls.store.Customer(ctx, ls.pool, fs.Arg(0), at, ls.catalog)
 	if errors.Is(err, ledger.ErrUnknownCustomer) {
 		return fmt.Errorf("customer %q has no account (no order of theirs was processed)", fs.Arg(0))
 	}

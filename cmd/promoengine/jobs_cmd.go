@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/pkg/events"
-	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
 func runJobs(ctx context.Context, c *cli, args []string) error {
@@ -37,21 +35,12 @@ Running it twice with the same --as-of changes nothing and publishes nothing new
 		}
 		asOf = t
 	}
-	pool, err := openMigratedPool(ctx, c)
+	ls, err := openLedger(ctx, c, true)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	cat, err := ledger.LatestCatalog(ctx, pool)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	store := ledger.NewStore(events.NewSubjects(cfg.SubjectPrefix))
-	report, err := store.RunJobs(ctx, pool, cat, asOf)
+	defer ls.Close()
+	report, err := ls.store.RunJobs(ctx, ls.pool, ls.catalog, asOf)
 	if err != nil {
 		return err
 	}
