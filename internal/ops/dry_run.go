@@ -1,0 +1,656 @@
+package ops
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/pkg/rules"
+)
+
+// DryRunOptions tune DryRun.
+type DryRunOptions struct {
+	Range    Range
+	Progress Progress
+}
+
+// DryRunReport is the outcome of DryRun.
+type DryRunReport struct {
+	Stream string `json:"stream"`
+	Range  string `json:"range"`
+	// CatalogVersion is the current catalog, which the range was evaluated
+	// with.
+	CatalogVersion int64 `json:"catalog_version"`
+	// RebuiltFrom is the sequence of the first processed event, where the
+	// rebuild started; LastSeq the last sequence of the range.
+	RebuiltFrom uint64 `json:"rebuilt_from_seq"`
+	LastSeq     uint64 `json:"last_seq"`
+	// Reapplied counts the events re-applied to the scratch ledger, before
+	// and in the range; JobRuns the recorded expiry/downgrade job runs
+	// re-applied between them.
+	Reapplied int `json:"reapplied"`
+	JobRuns   int `json:"job_runs"`
+	// Compared counts the processed events of the range whose result was
+	// compared; NotProcessed the events of the range that were never
+	// processed (not yet, or dead-lettered), which have nothing to compare.
+	Compared     int         `json:"compared"`
+	NotProcessed int         `json:"not_processed"`
+	Differences  []EventDiff `json:"differences"`
+	// Warnings are reasons to trust the comparison less (events that could
+	// not be re-applied before the range, processed events the stream no
+	// longer holds).
+	Warnings []string      `json:"warnings,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// Differs reports whether any event of the range would get another result.
+func (r *DryRunReport) Differs() bool { return len(r.Differences) > 0 }
+
+// EventDiff is an event of the range whose result would differ.
+type EventDiff struct {
+	Seq                  uint64      `json:"seq"`
+	EventID              string      `json:"event_id"`
+	Type                 string      `json:"type"`
+	OrderID              string      `json:"order_id"`
+	StoredCatalogVersion int64       `json:"stored_catalog_version"`
+	Fields               []FieldDiff `json:"fields,omitempty"`
+	// Failure is set instead of Fields when the event would not get a
+	// result at all under the current catalog but be dead-lettered (its
+	// currency is no longer the catalog's, say).
+	Failure string `json:"failure,omitempty"`
+}
+
+// ErrHistoryGone: the stream no longer holds every processed event, so the
+// ledger cannot be rebuilt from the first one.
+var ErrHistoryGone = errors.New("ops: the stream no longer holds the first processed event")
+
+// dryRunChunk is how many messages are looked up in the real database per
+// round trip.
+const dryRunChunk = 256
+
+// DryRun answers "what would the events of this range have got under the
+// current catalog?" and writes nothing (SPEC §9, `replay --dry-run`).
+//
+// It rebuilds the ledger in a scratch session (see scratch) by re-applying
+// every processed event, from the first one, with the ledger calls of the
+// order worker (LockCustomers, then Store.Process): events before the range
+// with the catalog version each was processed with, events in the range
+// with the current catalog. The recorded job runs (expiry, downgrades) are
+// re-applied where they happened among the events. Each result of the range
+// is compared, field by field, with the stored one, ignoring
+// catalog_version. Everything read from the real database is read in one
+// REPEATABLE READ, READ ONLY transaction, so a running engine does not
+// change the picture half-way.
+//
+// An event counts as processed where its inbox row says it was: at that
+// stream sequence (a redriven dead letter is processed at the sequence of
+// its republished copy, and its dead-lettered copy is "not processed").
+// Events are re-applied in the order they were processed — the inbox's
+// processed_at, then stream sequence — which is stream order for each
+// customer except where the workers had to retry an event (a return that
+// came before its order): there stream order would give another result
+// than the one stored even with an unchanged catalog.
+//
+// Limits: the stream must still hold the first processed event (POS_ORDERS
+// keeps 90 days by default), else ErrHistoryGone; events are re-applied one
+// at a time, whereas the workers process customers in parallel, so a
+// program limit (total_uses, budget) reached in a close race may fall to a
+// different order than it did; events read ahead of their turn in
+// processing order are held in memory (few, unless a replay processed old
+// events long after they were stored).
+func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunReport, error) {
+	start := o.now()
+	if err := opts.Range.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.needPool(); err != nil {
+		return nil, err
+	}
+	prog := progressOrNone(opts.Progress)
+	defer prog.Done()
+	name := o.subjects.StreamOrders()
+	stream, err := o.stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	w, err := resolve(opts.Range, info.State, name)
+	if err != nil {
+		return nil, err
+	}
+	rep := &DryRunReport{Stream: name, Range: opts.Range.String(), LastSeq: w.last, Differences: []EventDiff{}}
+
+	snap, err := o.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	defer func() { _ = snap.Rollback(context.WithoutCancel(ctx)) }()
+	current, err := ledger.LatestCatalog(ctx, snap)
+	if errors.Is(err, ledger.ErrNoCatalog) {
+		return nil, errors.New("no catalog applied yet: nothing was processed, so there is nothing to compare")
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.CatalogVersion = current.Version
+
+	var expected int
+	var firstProcessed *int64
+	if err := snap.QueryRow(ctx, `SELECT count(*), min(stream_seq) FROM inbox WHERE stream_seq <= $1`, int64(w.last)).
+		Scan(&expected, &firstProcessed); err != nil {
+		return nil, fmt.Errorf("dry run: processed events: %w", err)
+	}
+	if w.empty || expected == 0 {
+		// Nothing up to the end of the range was processed: nothing can
+		// differ.
+		rep.NotProcessed = o.countRange(ctx, w)
+		rep.Elapsed = o.now().Sub(start)
+		return rep, nil
+	}
+	rep.RebuiltFrom = uint64(*firstProcessed)
+	if rep.RebuiltFrom < info.State.FirstSeq {
+		return nil, fmt.Errorf("%w: the first processed event is %s seq %d, but the stream now starts at seq %d "+
+			"(older messages were removed by its max age of %s); a dry run rebuilds the ledger from the first processed "+
+			"event and cannot without them (a replay without --dry-run still works)",
+			ErrHistoryGone, name, rep.RebuiltFrom, info.State.FirstSeq, info.Config.MaxAge)
+	}
+	jobs, err := recordedJobRuns(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	// The order the events were processed in, read as it goes.
+	if _, err := snap.Exec(ctx, fmt.Sprintf(`DECLARE %s NO SCROLL CURSOR FOR
+		SELECT event_id, stream_seq, processed_at FROM inbox WHERE stream_seq <= %d ORDER BY processed_at, stream_seq`,
+		processedOrderCursor, w.last)); err != nil {
+		return nil, fmt.Errorf("dry run: processed events: %w", err)
+	}
+	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersAll(), rep.RebuiltFrom, w.last, false)
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+
+	sc, err := openScratch(ctx, o.pool.Config())
+	if err != nil {
+		return nil, err
+	}
+	defer sc.Close()
+
+	r := &rebuild{o: o, ctx: ctx, snap: snap, tx: sc.Tx, w: w, rep: rep, current: current, reader: reader,
+		catalogs: map[int64]*rules.Catalog{current.Version: current}, jobs: jobs,
+		store: ledger.NewStore(o.subjects), deferred: map[string][]*rebuildItem{}, ahead: map[uint64]*rebuildItem{}}
+	prog.Stage("rebuilding the ledger", int64(expected))
+	if err := r.run(prog); err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
+	}
+	slices.SortFunc(rep.Differences, func(a, b EventDiff) int { return cmp.Compare(a.Seq, b.Seq) })
+	if r.missing > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"%d processed events up to seq %d are no longer in %s (deleted messages?); the rebuilt ledger lacks their effects",
+			r.missing, w.last, name))
+	}
+	rep.Elapsed = o.now().Sub(start)
+	return rep, nil
+}
+
+// processedOrderCursor names the cursor over the inbox in processing order.
+const processedOrderCursor = "promo_dry_run_processed"
+
+// countRange counts the messages of a range, for a report with nothing
+// processed.
+func (o *Operator) countRange(ctx context.Context, w window) int {
+	if w.empty {
+		return 0
+	}
+	n := 0
+	_ = o.readStream(ctx, o.subjects.StreamOrders(), o.subjects.OrdersAll(), max(w.startSeq(), w.first), w.last, true,
+		func(msg jetstream.Msg) error {
+			if md, err := msg.Metadata(); err == nil && w.contains(md.Sequence.Stream, md.Timestamp) {
+				n++
+			}
+			return nil
+		})
+	return n
+}
+
+// rebuild is the state of one dry run's re-application.
+type rebuild struct {
+	o        *Operator
+	ctx      context.Context
+	snap     pgx.Tx // the real database, read only
+	tx       pgx.Tx // the scratch ledger
+	w        window
+	rep      *DryRunReport
+	store    *ledger.Store
+	current  *rules.Catalog
+	catalogs map[int64]*rules.Catalog
+	jobs     []jobRun
+	inRange  bool // an event of the range was reached
+	// deferred holds, by original order id, the reversals that found no
+	// original order yet (it was processed later than the reversal's
+	// stream position, after the reversal's retries).
+	deferred map[string][]*rebuildItem
+	// reader reads POS_ORDERS ahead of the processing order; ahead holds,
+	// by sequence, the processed events read but not yet re-applied.
+	reader  *streamReader
+	ahead   map[uint64]*rebuildItem
+	missing int
+	applied int64
+}
+
+type rebuildItem struct {
+	seq     uint64
+	inRange bool
+	data    []byte
+	ev      *events.Event
+	stored  storedEvent
+}
+
+// storedEvent is what the real database knows of a processed event.
+type storedEvent struct {
+	inbox       bool
+	seq         *int64 // inbox stream_seq
+	processedAt time.Time
+	stored      bool // a processed_orders or order_reversals row
+	version     int64
+	result      []byte // only for events of the range
+}
+
+type jobRun struct {
+	asOf    time.Time
+	version int64
+	ranAt   time.Time
+}
+
+func recordedJobRuns(ctx context.Context, db pgx.Tx) ([]jobRun, error) {
+	rows, err := db.Query(ctx, `SELECT as_of, catalog_version, ran_at FROM job_runs ORDER BY ran_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: job runs: %w", err)
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobRun, error) {
+		var j jobRun
+		err := row.Scan(&j.asOf, &j.version, &j.ranAt)
+		return j, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dry run: job runs: %w", err)
+	}
+	return runs, nil
+}
+
+// run re-applies the processed events in the order they were processed:
+// by the inbox's processed_at (the start of the transaction that processed
+// the event), then by stream sequence. For one customer that is stream
+// order, except where the workers had to wait — a return that came before
+// its order and was retried — which stream order would not reproduce.
+func (r *rebuild) run(prog Progress) error {
+	type processed struct {
+		eventID string
+		seq     int64
+		at      time.Time
+	}
+	for {
+		rows, err := r.snap.Query(r.ctx, "FETCH 512 FROM "+processedOrderCursor)
+		if err != nil {
+			return fmt.Errorf("processed events: %w", err)
+		}
+		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (processed, error) {
+			var p processed
+			err := row.Scan(&p.eventID, &p.seq, &p.at)
+			return p, err
+		})
+		if err != nil {
+			return fmt.Errorf("processed events: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			it, err := r.item(uint64(p.seq))
+			if err != nil {
+				return err
+			}
+			if it == nil {
+				r.missing++
+				continue
+			}
+			if err := r.runJobsBefore(p.at); err != nil {
+				return err
+			}
+			if it.inRange {
+				r.inRange = true
+			}
+			if err := r.apply(it); err != nil {
+				return err
+			}
+			r.applied++
+			prog.Advance(r.applied)
+		}
+	}
+	// Read the rest of the range, to count what was never processed.
+	for !r.reader.done {
+		if err := r.readAhead(); err != nil {
+			return err
+		}
+	}
+	r.finish()
+	return nil
+}
+
+// item returns the processed event stored at seq, reading the stream ahead
+// as far as needed; nil when the stream does not have it.
+func (r *rebuild) item(seq uint64) (*rebuildItem, error) {
+	for {
+		if it, ok := r.ahead[seq]; ok {
+			delete(r.ahead, seq)
+			return it, nil
+		}
+		if r.reader.done {
+			return nil, nil
+		}
+		if err := r.readAhead(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readAhead reads the next chunk of the stream and keeps its processed
+// events (those whose inbox row names this sequence).
+func (r *rebuild) readAhead() error {
+	chunk := make([]*rebuildItem, 0, dryRunChunk)
+	for len(chunk) < dryRunChunk {
+		msg, err := r.reader.Next()
+		if err != nil {
+			return err
+		}
+		if msg == nil {
+			break
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, &rebuildItem{seq: md.Sequence.Stream, inRange: r.w.contains(md.Sequence.Stream, md.Timestamp),
+			data: bytes.Clone(msg.Data())})
+	}
+	var ids, paidOrders, reversals, inRange []string
+	for _, it := range chunk {
+		ev, err := events.Decode(it.data)
+		if err != nil {
+			continue // dead-lettered as invalid, never processed
+		}
+		it.ev = ev
+		ids = append(ids, ev.EventID)
+		if ev.Paid != nil {
+			paidOrders = append(paidOrders, string(ev.Paid.ID))
+		} else {
+			reversals = append(reversals, ev.EventID)
+		}
+		if it.inRange {
+			inRange = append(inRange, ev.EventID)
+		}
+	}
+	stored, err := lookupStored(r.ctx, r.snap, ids, paidOrders, reversals, inRange)
+	if err != nil {
+		return err
+	}
+	for _, it := range chunk {
+		var st storedEvent
+		if it.ev != nil {
+			st = stored[it.ev.EventID]
+		}
+		if !st.inbox || st.seq == nil || uint64(*st.seq) != it.seq {
+			if it.inRange {
+				r.rep.NotProcessed++
+			}
+			continue
+		}
+		it.stored = st
+		r.ahead[it.seq] = it
+	}
+	return nil
+}
+
+// lookupStored reads, in one round trip, the inbox rows of ids and the
+// stored catalog version (and, for the events of inRange, the result) of
+// the paid orders and reversals.
+//
+// These reads belong with the rest of the ledger's SQL in pkg/ledger; they
+// are here, read only, until it exports them.
+func lookupStored(ctx context.Context, db pgx.Tx, ids, paidOrders, reversals, inRange []string) (map[string]storedEvent, error) {
+	out := make(map[string]storedEvent, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT event_id, stream_seq, processed_at FROM inbox WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var st storedEvent
+			if err := rows.Scan(&id, &st.seq, &st.processedAt); err != nil {
+				return err
+			}
+			st.inbox = true
+			out[id] = st
+		}
+		return rows.Err()
+	})
+	scanStored := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var version int64
+			var result *string
+			if err := rows.Scan(&id, &version, &result); err != nil {
+				return err
+			}
+			st := out[id]
+			st.stored, st.version = true, version
+			if result != nil {
+				st.result = []byte(*result)
+			}
+			out[id] = st
+		}
+		return rows.Err()
+	}
+	if len(paidOrders) > 0 {
+		b.Queue(`SELECT event_id, catalog_version, CASE WHEN event_id = ANY($2) THEN result::text END
+			FROM processed_orders WHERE order_id = ANY($1)`, paidOrders, inRange).Query(scanStored)
+	}
+	if len(reversals) > 0 {
+		b.Queue(`SELECT event_id, catalog_version, CASE WHEN event_id = ANY($2) THEN result::text END
+			FROM order_reversals WHERE event_id = ANY($1)`, reversals, inRange).Query(scanStored)
+	}
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("look up processed events: %w", err)
+	}
+	return out, nil
+}
+
+// runJobsBefore re-applies the recorded job runs that ran before t.
+func (r *rebuild) runJobsBefore(t time.Time) error {
+	for len(r.jobs) > 0 && !r.jobs[0].ranAt.After(t) {
+		j := r.jobs[0]
+		r.jobs = r.jobs[1:]
+		cat := r.current
+		if !r.inRange {
+			var err error
+			if cat, err = r.catalog(j.version); err != nil {
+				return err
+			}
+		}
+		if _, err := r.store.RunJobsWith(r.ctx, r.tx, cat, j.asOf); err != nil {
+			return fmt.Errorf("re-apply the job run as of %s: %w", j.asOf.Format(time.RFC3339), err)
+		}
+		r.rep.JobRuns++
+	}
+	return nil
+}
+
+func (r *rebuild) catalog(version int64) (*rules.Catalog, error) {
+	if c, ok := r.catalogs[version]; ok {
+		return c, nil
+	}
+	c, err := ledger.CatalogByVersion(r.ctx, r.snap, version)
+	if err != nil {
+		return nil, fmt.Errorf("catalog version %d: %w", version, err)
+	}
+	r.catalogs[version] = c
+	return c, nil
+}
+
+// apply re-applies one processed event, compares its result when it is in
+// the range, and then the reversals that were waiting for it.
+func (r *rebuild) apply(it *rebuildItem) error {
+	cat := r.current
+	if !it.inRange {
+		if !it.stored.stored {
+			r.warn("event %s (seq %d) is in the inbox without a stored result; re-applied with the current catalog", it.ev.EventID, it.seq)
+		} else {
+			var err error
+			if cat, err = r.catalog(it.stored.version); err != nil {
+				return err
+			}
+		}
+	}
+	res, err := r.process(cat, it)
+	switch {
+	case errors.Is(err, ledger.ErrUnknownOriginalOrder):
+		ref := string(it.ev.ReferencedOrderID())
+		r.deferred[ref] = append(r.deferred[ref], it)
+		return nil
+	case isPermanent(err):
+		r.failed(it, deadLetterCode(err), err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("re-apply %s (seq %d): %w", it.ev.EventID, it.seq, err)
+	}
+	r.rep.Reapplied++
+	if it.inRange && res != nil {
+		if err := r.compare(it, res); err != nil {
+			return err
+		}
+	}
+	if it.ev.Paid != nil {
+		waiting := r.deferred[string(it.ev.Paid.ID)]
+		delete(r.deferred, string(it.ev.Paid.ID))
+		for _, w := range waiting {
+			if err := r.apply(w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// process runs the worker's ledger calls for one event in a savepoint of
+// the scratch transaction: lock the customers, then Store.Process.
+func (r *rebuild) process(cat *rules.Catalog, it *rebuildItem) (*events.OrderResult, error) {
+	ctx := r.ctx
+	sp, err := r.tx.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sp.Rollback(ctx) }()
+	ev := it.ev
+	if ev.Paid != nil && ev.Paid.Currency != cat.Currency {
+		return nil, fmt.Errorf("%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, ev.Paid.Currency, cat.Currency)
+	}
+	customer := string(ev.CustomerID())
+	if ev.Paid == nil {
+		ref := string(ev.ReferencedOrderID())
+		m, err := ledger.CustomersOfOrders(ctx, sp, []string{ref})
+		if err != nil {
+			return nil, err
+		}
+		customer = m[ref]
+	}
+	if customer != "" {
+		if err := ledger.LockCustomers(ctx, sp, []string{customer}); err != nil {
+			return nil, err
+		}
+	}
+	res, err := r.store.Process(ctx, sp, cat, ev, it.seq)
+	if err != nil {
+		return nil, err
+	}
+	return res, sp.Commit(ctx)
+}
+
+func (r *rebuild) compare(it *rebuildItem, res *events.OrderResult) error {
+	r.rep.Compared++
+	if it.stored.result == nil {
+		r.warn("event %s (seq %d) has no stored result to compare with", it.ev.EventID, it.seq)
+		return nil
+	}
+	replayed, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	fields, err := diffResults(it.stored.result, replayed)
+	if err != nil {
+		return fmt.Errorf("compare the result of %s: %w", it.ev.EventID, err)
+	}
+	if len(fields) > 0 {
+		r.rep.Differences = append(r.rep.Differences, r.eventDiff(it, fields, ""))
+	}
+	return nil
+}
+
+func (r *rebuild) eventDiff(it *rebuildItem, fields []FieldDiff, failure string) EventDiff {
+	return EventDiff{Seq: it.seq, EventID: it.ev.EventID, Type: it.ev.Type, OrderID: string(it.ev.OrderID()),
+		StoredCatalogVersion: it.stored.version, Fields: fields, Failure: failure}
+}
+
+// failed records an event that could not be re-applied: in the range it
+// would be dead-lettered under the current catalog, which is a difference;
+// before the range it makes the rebuilt ledger less faithful.
+func (r *rebuild) failed(it *rebuildItem, code string, err error) {
+	if it.inRange {
+		r.rep.Compared++
+		r.rep.Differences = append(r.rep.Differences, r.eventDiff(it, nil, fmt.Sprintf("would be dead-lettered (%s): %v", code, err)))
+		return
+	}
+	r.warn("event %s (seq %d) could not be re-applied (%s): %v", it.ev.EventID, it.seq, code, err)
+}
+
+// finish settles the reversals whose original order never came.
+func (r *rebuild) finish() {
+	for _, items := range r.deferred {
+		for _, it := range items {
+			r.failed(it, events.DLQUnknownOriginalOrder, fmt.Errorf("order %s was not re-applied", it.ev.ReferencedOrderID()))
+		}
+	}
+}
+
+func (r *rebuild) warn(format string, args ...any) {
+	const maxWarnings = 100
+	if len(r.rep.Warnings) < maxWarnings {
+		r.rep.Warnings = append(r.rep.Warnings, fmt.Sprintf(format, args...))
+	}
+}
+
+// isPermanent reports the failures of one event that the worker
+// dead-letters rather than retries.
+func isPermanent(err error) bool {
+	return errors.Is(err, ledger.ErrDuplicateOrder) || errors.Is(err, ledger.ErrCurrencyMismatch) || errors.Is(err, events.ErrInvalid)
+}
+
+func deadLetterCode(err error) string {
+	if errors.Is(err, ledger.ErrDuplicateOrder) {
+		return events.DLQDuplicateOrder
+	}
+	return events.DLQInvalidEvent
+}
