@@ -60,6 +60,12 @@ func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Rem
 	if err := runBatch(l.ctx, l.db, b, "read limits of program "+p.ID); err != nil {
 		return rules.Remaining{}, err
 	}
+	return remainingOf(lim, uses, used, perCustomer, customerUses), nil
+}
+
+// remainingOf is what a program's limits leave, given its uses and budget
+// used so far and, when perCustomer, the customer's uses of it.
+func remainingOf(lim rules.Limits, uses int64, used dec.Decimal, perCustomer bool, customerUses int64) rules.Remaining {
 	r := rules.Remaining{UsesLeft: true}
 	if lim.TotalUses != nil && uses >= *lim.TotalUses {
 		r.UsesLeft = false
@@ -71,7 +77,7 @@ func (l *limitsReader) Remaining(p *rules.Program, customerID string) (rules.Rem
 		left := dec.Max(dec.Sub(*lim.Budget, used), dec.Zero)
 		r.Budget = &left
 	}
-	return r, nil
+	return r
 }
 
 // queueUses records one use and its discount for each applied program with
@@ -111,12 +117,44 @@ func queueUses(b *pgx.Batch, uses []rules.Use, orderID, customerID string, count
 		orderID, ids, discounts, customerID)
 }
 
+// programUse is one use an order made of a limited program.
+type programUse struct {
+	programID string
+	discount  dec.Decimal
+}
+
+// queueReadUses adds to b the read of an order's uses not given back yet.
+func queueReadUses(b *pgx.Batch, orderID string, into *[]programUse) {
+	b.Queue(`SELECT program_id, discount FROM order_program_uses WHERE order_id = $1 AND NOT released ORDER BY program_id COLLATE "C"`, orderID).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var u programUse
+				if err := rows.Scan(&u.programID, &u.discount); err != nil {
+					return err
+				}
+				*into = append(*into, u)
+			}
+			return rows.Err()
+		})
+}
+
 // queueReleaseUses gives back the uses and budget of a cancelled order.
-func queueReleaseUses(b *pgx.Batch, orderID string) {
-	b.Queue(`
-		UPDATE program_usage p SET uses = p.uses - 1, budget_used = p.budget_used - u.discount
-		FROM order_program_uses u
-		WHERE u.order_id = $1 AND NOT u.released AND p.program_id = u.program_id`, orderID)
+//
+// With counters, the global counters are given back through them (uses are
+// the order's unreleased uses, read beforehand with queueReadUses): the
+// batch's deferred uses of the same programs may not be in program_usage yet,
+// and the batch's later events must see the released uses as it counts them.
+func queueReleaseUses(b *pgx.Batch, orderID string, counters *ProgramCounters, uses []programUse) {
+	if counters != nil {
+		for _, u := range uses {
+			counters.release(u.programID, u.discount)
+		}
+	} else {
+		b.Queue(`
+			UPDATE program_usage p SET uses = p.uses - 1, budget_used = p.budget_used - u.discount
+			FROM order_program_uses u
+			WHERE u.order_id = $1 AND NOT u.released AND p.program_id = u.program_id`, orderID)
+	}
 	b.Queue(`
 		UPDATE program_customer_usage p SET uses = p.uses - 1
 		FROM order_program_uses u

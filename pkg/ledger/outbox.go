@@ -44,8 +44,13 @@ func queueEnqueue(b *pgx.Batch, subject, eventID string, event any) error {
 	if err != nil {
 		return fmt.Errorf("ledger: marshal %s: %w", eventID, err)
 	}
-	b.Queue(enqueueSQL, eventID, subject, payload)
+	queueEnqueueJSON(b, subject, eventID, payload)
 	return nil
+}
+
+// queueEnqueueJSON is queueEnqueue for an event already marshalled.
+func queueEnqueueJSON(b *pgx.Batch, subject, eventID string, payload []byte) {
+	b.Queue(enqueueSQL, eventID, subject, payload)
 }
 
 // OutboxRow is one result event waiting to be published.

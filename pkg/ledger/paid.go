@@ -80,32 +80,36 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 	}
 
 	// Evaluation; limits are read (and locked) as it goes.
-	plan, err := planPaid(ctx, tx, cat, ev, t, cust, true, counters)
+	plan, err := planPaid(cat, ev, t, cust, &limitsReader{ctx: ctx, db: tx, lock: true, counters: counters})
 	if err != nil {
 		return nil, err
 	}
+	plan.counters = counters
 	res := plan.result(cat, ev, events.StatusApplied)
+	doc, err := marshalResult(res)
+	if err != nil {
+		return nil, err
+	}
 
 	// Round trip 2: every write.
 	b = &pgx.Batch{}
 	if plan.outcome.Rejection == nil {
-		plan.queueWrites(b, cat, ev)
+		plan.queueWrites(b, ev)
 	}
-	if err := queueProcessedOrder(b, ev, cat, res, plan); err != nil {
-		return nil, err
-	}
-	if err := queueEnqueue(b, s.subjects.ResultsOrder(), res.EventID, res); err != nil {
-		return nil, err
-	}
+	queueProcessedOrder(b, ev, cat, res, plan, doc)
+	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc)
 	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// planPaid evaluates the order and works out its effects on the ledger.
-func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerState, lock bool, counters *ProgramCounters) (*paidPlan, error) {
-	p := &paidPlan{t: t, cust: cust, counters: counters}
+// planPaid evaluates the order and works out its effects on the ledger. It
+// reads nothing but cust and limits, and changes nothing but the Remaining
+// of cust's lots a redemption takes from, so the per-event path and a Batch
+// (which keeps the customer's state in memory between events) share it.
+func planPaid(cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerState, limits rules.LimitsReader) (*paidPlan, error) {
+	p := &paidPlan{t: t, cust: cust}
 	in := rules.Input{
 		OccurredAt:  ev.OccurredAt,
 		CompanyID:   string(ev.CompanyID),
@@ -123,7 +127,7 @@ func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, 
 			p.qualifying = cust.spend[p.member.path.ID]
 		}
 	}
-	out, err := rules.Evaluate(cat, in, &limitsReader{ctx: ctx, db: db, lock: lock, counters: counters})
+	out, err := rules.Evaluate(cat, in, limits)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: evaluate %s: %w", ev.EventID, err)
 	}
@@ -168,7 +172,7 @@ func planPaid(ctx context.Context, db DB, cat *rules.Catalog, ev *events.Event, 
 }
 
 // queueWrites adds the ledger writes of an applied paid order to b.
-func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Event) {
+func (p *paidPlan) queueWrites(b *pgx.Batch, ev *events.Event) {
 	orderID := string(ev.Paid.ID)
 	customerID := ""
 	if p.cust != nil {
@@ -180,44 +184,28 @@ func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Even
 	}
 	c := p.cust
 
-	var path *string
-	if p.member != nil {
-		path = &p.member.path.ID
-	}
 	b.Queue(`UPDATE accounts SET path = $2, debt = $3, opened_at = COALESCE(opened_at, $4) WHERE customer_id = $1`,
-		c.id, path, p.debtAfter, p.t)
+		c.id, p.accountPath(), p.debtAfter, p.t)
 
-	if m := p.member; m != nil {
-		if !m.row {
-			queueLevelChange(b, c.id, m.path.ID, "", m.level, p.t,
-				fmt.Sprintf("joined path %s at %s", m.path.ID, m.level), ev.EventID)
-		}
-		if p.levelChanged {
-			queueLevelChange(b, c.id, m.path.ID, m.level, p.level, p.t,
-				upgradeReason(m.path, m.path.Level(p.level), p.qualifying), ev.EventID)
-		}
+	for _, lc := range p.levelChanges(ev) {
+		queueLevelChange(b, lc.customerID, lc.path, lc.previous, lc.level, lc.at, lc.reason, lc.eventID)
 	}
 
-	j := newJournal(c.id, orderID, ev.EventID, p.t)
 	if len(p.takes) > 0 {
 		lotIDs := make([]string, len(p.takes))
 		amounts := make([]dec.Decimal, len(p.takes))
 		for i, tk := range p.takes {
 			lotIDs[i], amounts[i] = tk.Lot.ID, tk.Amount
-			j.entry(kindRedeem, tk.Amount, tk.Lot.ID)
-			j.lotDelta(tk.Lot.ID, tk.Amount.Neg())
 		}
 		b.Queue(`
 			INSERT INTO point_consumptions (order_id, seq, lot_id, amount)
 			SELECT $1, n, id, a FROM unnest($2::text[], $3::numeric[]) WITH ORDINALITY AS c(id, a, n)`,
 			orderID, lotIDs, decStrings(amounts))
 	}
-	j.entry(kindDebtPayment, p.debtPaid, "")
 	if p.newLot != nil {
 		queueNewLot(b, p.newLot)
-		j.entry(kindEarn, p.newLot.Original, p.newLot.ID)
 	}
-	j.queue(b)
+	p.journal(ev).queue(b)
 
 	if !p.outcome.Totals.Net.IsZero() {
 		b.Queue(`INSERT INTO spend_entries (customer_id, order_id, event_id, spent_at, amount) VALUES ($1, $2, $3, $4, $5)`,
@@ -225,31 +213,100 @@ func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Even
 	}
 }
 
-// queueProcessedOrder stores the paid order with its result, which returns
-// and cancellations are computed from.
-func queueProcessedOrder(b *pgx.Batch, ev *events.Event, cat *rules.Catalog, res *events.OrderResult, p *paidPlan) error {
+// accountPath is the path the customer's account records after the order:
+// the membership path, or NULL without membership.
+func (p *paidPlan) accountPath() *string {
+	if p.member == nil {
+		return nil
+	}
+	return &p.member.path.ID
+}
+
+// levelChange is one write of a customer's level on a path, with its
+// history row.
+type levelChange struct {
+	customerID, path, previous, level string
+	at                                time.Time
+	reason, eventID                   string
+}
+
+// levelChanges lists the level writes of an applied paid order with a
+// customer, in order: joining the path at the entry level (a customer's first
+// order on it), then the upgrade the order earned.
+func (p *paidPlan) levelChanges(ev *events.Event) []levelChange {
+	m := p.member
+	if m == nil {
+		return nil
+	}
+	var out []levelChange
+	if !m.row {
+		out = append(out, levelChange{customerID: p.cust.id, path: m.path.ID, level: m.level, at: p.t,
+			reason: fmt.Sprintf("joined path %s at %s", m.path.ID, m.level), eventID: ev.EventID})
+	}
+	if p.levelChanged {
+		out = append(out, levelChange{customerID: p.cust.id, path: m.path.ID, previous: m.level, level: p.level, at: p.t,
+			reason: upgradeReason(m.path, m.path.Level(p.level), p.qualifying), eventID: ev.EventID})
+	}
+	return out
+}
+
+// journal is the ledger entries and lot changes of an applied paid order
+// with a customer: the redemption lot by lot, the debt paid, the new lot.
+func (p *paidPlan) journal(ev *events.Event) *journal {
+	j := newJournal(p.cust.id, string(ev.Paid.ID), ev.EventID, p.t)
+	for _, tk := range p.takes {
+		j.entry(kindRedeem, tk.Amount, tk.Lot.ID)
+		j.lotDelta(tk.Lot.ID, tk.Amount.Neg())
+	}
+	j.entry(kindDebtPayment, p.debtPaid, "")
+	if p.newLot != nil {
+		j.entry(kindEarn, p.newLot.Original, p.newLot.ID)
+	}
+	return j
+}
+
+// marshalResult renders a result once: the same bytes are stored with the
+// order and enqueued to the outbox.
+func marshalResult(res *events.OrderResult) ([]byte, error) {
 	doc, err := json.Marshal(res)
 	if err != nil {
-		return fmt.Errorf("ledger: marshal result of %s: %w", ev.EventID, err)
+		return nil, fmt.Errorf("ledger: marshal result of %s: %w", res.CausationID, err)
 	}
-	var customerID *string
-	if ev.Paid.CustomerID != "" {
-		id := string(ev.Paid.CustomerID)
-		customerID = &id
-	}
-	redeemed := dec.Zero
-	if p.outcome.Rejection == nil {
-		redeemed = p.outcome.RedeemPoints
-	}
-	earned := dec.Zero
-	if p.cust != nil {
-		earned = p.earned
-	}
+	return doc, nil
+}
+
+// queueProcessedOrder stores the paid order with its result (doc), which
+// returns and cancellations are computed from.
+func queueProcessedOrder(b *pgx.Batch, ev *events.Event, cat *rules.Catalog, res *events.OrderResult, p *paidPlan, doc []byte) {
 	b.Queue(`
 		INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		string(ev.Paid.ID), ev.EventID, customerID, p.t, res.Status, cat.Version, doc, earned, redeemed)
-	return nil
+		string(ev.Paid.ID), ev.EventID, p.orderCustomer(ev), p.t, res.Status, cat.Version, doc, p.pointsEarned(), p.pointsRedeemed())
+}
+
+// orderCustomer is the stored order's customer_id: NULL when anonymous.
+func (p *paidPlan) orderCustomer(ev *events.Event) *string {
+	if ev.Paid.CustomerID == "" {
+		return nil
+	}
+	id := string(ev.Paid.CustomerID)
+	return &id
+}
+
+// pointsEarned and pointsRedeemed are what a stored order records for
+// returns to claw back and restore.
+func (p *paidPlan) pointsEarned() dec.Decimal {
+	if p.cust == nil {
+		return dec.Zero
+	}
+	return p.earned
+}
+
+func (p *paidPlan) pointsRedeemed() dec.Decimal {
+	if p.outcome.Rejection != nil {
+		return dec.Zero
+	}
+	return p.outcome.RedeemPoints
 }
 
 // result builds the SPEC §4 result of a paid order (or of a quote).

@@ -54,9 +54,8 @@ func NewProgramCounters() *ProgramCounters {
 // used returns the program's uses and budget used as this batch sees them:
 // the committed counters (read once, unlocked) plus this batch's own.
 func (c *ProgramCounters) used(ctx context.Context, db DB, p *rules.Program) (int64, dec.Decimal, error) {
-	c.limits[p.ID] = p.Limits
-	base, ok := c.base[p.ID]
-	if !ok {
+	if _, ok := c.base[p.ID]; !ok {
+		var base programCount
 		err := db.QueryRow(ctx, `SELECT COALESCE(max(uses), 0), COALESCE(max(budget_used), 0) FROM program_usage WHERE program_id = $1`, p.ID).
 			Scan(&base.uses, &base.budget)
 		if err != nil {
@@ -64,31 +63,89 @@ func (c *ProgramCounters) used(ctx context.Context, db DB, p *rules.Program) (in
 		}
 		c.base[p.ID] = base
 	}
+	uses, budget := c.current(p)
+	return uses, budget, nil
+}
+
+// current is used for a program whose committed counters are loaded.
+func (c *ProgramCounters) current(p *rules.Program) (int64, dec.Decimal) {
+	c.limits[p.ID] = p.Limits
+	base := c.base[p.ID]
 	if d := c.delta[p.ID]; d != nil {
-		return base.uses + d.uses, dec.Add(base.budget, d.budget), nil
+		return base.uses + d.uses, dec.Add(base.budget, d.budget)
 	}
-	return base.uses, base.budget, nil
+	return base.uses, base.budget
+}
+
+// queueLoad adds to b the read of the committed counters of the programs
+// not loaded yet, so that a Batch reads them all in its first round trip.
+func (c *ProgramCounters) queueLoad(b *pgx.Batch, programs []*rules.Program) {
+	var ids []string
+	for _, p := range programs {
+		if _, ok := c.base[p.ID]; !ok {
+			ids = append(ids, p.ID)
+			c.base[p.ID] = programCount{budget: dec.Zero} // no row yet: nothing used
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	b.Queue(`SELECT program_id, uses, budget_used FROM program_usage WHERE program_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var n programCount
+			if err := rows.Scan(&id, &n.uses, &n.budget); err != nil {
+				return err
+			}
+			c.base[id] = n
+		}
+		return rows.Err()
+	})
 }
 
 // add counts one use of each applied program in this batch.
 func (c *ProgramCounters) add(uses []rules.Use) {
 	for _, u := range uses {
-		d := c.delta[u.ProgramID]
-		if d == nil {
-			d = &programCount{}
-			c.delta[u.ProgramID] = d
-		}
+		d := c.deltaOf(u.ProgramID)
 		d.uses++
 		d.budget = dec.Add(d.budget, u.Discount)
 	}
+}
+
+// release gives back one use and its discount, for a cancelled order.
+func (c *ProgramCounters) release(programID string, discount dec.Decimal) {
+	d := c.deltaOf(programID)
+	d.uses--
+	d.budget = dec.Sub(d.budget, discount)
+}
+
+func (c *ProgramCounters) deltaOf(programID string) *programCount {
+	d := c.delta[programID]
+	if d == nil {
+		d = &programCount{}
+		c.delta[programID] = d
+	}
+	return d
 }
 
 // Flush applies the batch's uses to the counters, refusing to exceed any
 // limit. Call it last, right before commit. ErrLimitRace means the batch
 // must be rolled back and run again with Process.
 func (c *ProgramCounters) Flush(ctx context.Context, tx pgx.Tx) error {
+	b := &pgx.Batch{}
+	check := c.queueFlush(b)
+	if err := runBatch(ctx, tx, b, "flush program counters"); err != nil {
+		return err
+	}
+	return check()
+}
+
+// queueFlush adds Flush's statements to b; check, called once b has run,
+// reports ErrLimitRace. The deltas are cleared: the counters then hold what
+// is written.
+func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
 	if len(c.delta) == 0 {
-		return nil
+		return func() error { return nil }
 	}
 	ids := make([]string, 0, len(c.delta))
 	for id := range c.delta {
@@ -108,8 +165,11 @@ func (c *ProgramCounters) Flush(ctx context.Context, tx pgx.Tx) error {
 			s := lim.Budget.String()
 			maxBudgets[i] = &s
 		}
+		if base, ok := c.base[id]; ok {
+			c.base[id] = programCount{uses: base.uses + d.uses, budget: dec.Add(base.budget, d.budget)}
+		}
 	}
-	b := &pgx.Batch{}
+	clear(c.delta)
 	b.Queue(`INSERT INTO program_usage (program_id) SELECT unnest($1::text[]) ON CONFLICT (program_id) DO NOTHING`, ids)
 	// Locks in id order, so two flushes never deadlock on each other.
 	b.Queue(`SELECT program_id FROM program_usage WHERE program_id = ANY($1) ORDER BY program_id COLLATE "C" FOR UPDATE`, ids)
@@ -124,11 +184,10 @@ func (c *ProgramCounters) Flush(ctx context.Context, tx pgx.Tx) error {
 		updated = ct.RowsAffected()
 		return nil
 	})
-	if err := runBatch(ctx, tx, b, "flush program counters"); err != nil {
-		return err
+	return func() error {
+		if updated != int64(len(ids)) {
+			return ErrLimitRace
+		}
+		return nil
 	}
-	if updated != int64(len(ids)) {
-		return ErrLimitRace
-	}
-	return nil
 }

@@ -112,3 +112,25 @@ func TestDeferredCountersExactUnderConcurrency(t *testing.T) {
 	require.Equal(t, workers*3*2, applied["mine"], "two uses per customer, 24 customers")
 	require.Positive(t, reruns, "some batches raced for the last uses and were rerun with locks")
 }
+
+// A cancellation in the same batch as its order gives the order's use back
+// through the deferred counters: the use was never written to program_usage,
+// so releasing it there would be lost (or break uses >= 0), and a later
+// order of the batch must see the use free again, as one by one.
+func TestDeferredCountersCancelInSameBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, catalogWith("programs: []", `programs:
+  - {id: once, layer: order, priority: 1, limits: {total_uses: 1, budget: "100"}, reward: {amount: "100", on: order}}`))
+	at := "2026-03-01T10:00:00+07:00"
+	evs := []*events.Event{
+		paidEvent(t, "p1", at, "o1", "c1", "", line{qty: "1", price: "1000"}),
+		cancelEvent(t, "x1", at, "o1"),
+		paidEvent(t, "p2", at, "o2", "c2", "", line{qty: "1", price: "1000"}),
+	}
+	results, locked, err := b.processBatch(evs)
+	require.NoError(t, err)
+	require.False(t, locked)
+	require.Equal(t, "applied", results[2].Trace[0].Outcome, "the cancelled order's use is free again")
+	require.Equal(t, int64(1), scalar[int64](t, b, `SELECT uses FROM program_usage WHERE program_id = 'once'`))
+	require.Equal(t, "100", scalar[string](t, b, `SELECT budget_used::text FROM program_usage WHERE program_id = 'once'`))
+}

@@ -38,7 +38,7 @@ func (s *Store) Quote(ctx context.Context, db DB, cat *rules.Catalog, in events.
 			return nil, err
 		}
 	}
-	plan, err := planPaid(ctx, db, cat, &in, t, cust, false, nil)
+	plan, err := planPaid(cat, &in, t, cust, &limitsReader{ctx: ctx, db: db})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: quote: %w", err)
 	}

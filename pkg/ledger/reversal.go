@@ -72,9 +72,12 @@ type reversalPlan struct {
 	balance      dec.Decimal
 	qualifying   dec.Decimal
 	journal      *journal
+
+	counters *ProgramCounters // deferred global counters of the batch; nil: released in place
+	uses     []programUse     // a cancellation's uses to give back through counters
 }
 
-func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64) (*events.OrderResult, error) {
+func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64, counters *ProgramCounters) (*events.OrderResult, error) {
 	t := pgTime(ev.OccurredAt)
 	kind := reversalCancelled
 	if ev.Returned != nil {
@@ -120,6 +123,11 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 		orig = &o
 		return nil
 	})
+	var uses []programUse
+	if kind == reversalCancelled && counters != nil {
+		// After the order row's lock: no other cancellation releases them meanwhile.
+		queueReadUses(b, origID, &uses)
+	}
 	if err := runBatch(ctx, tx, b, "read original of "+ev.EventID); err != nil {
 		return nil, err
 	}
@@ -133,7 +141,7 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 		return nil, fmt.Errorf("%w: %s refers to order %s", ErrUnknownOriginalOrder, ev.EventID, origID)
 	}
 
-	p := &reversalPlan{kind: kind, t: t, orig: orig}
+	p := &reversalPlan{kind: kind, t: t, orig: orig, counters: counters, uses: uses}
 	var rejection *events.ResultError
 	switch {
 	case orig.status != events.StatusApplied:
@@ -181,17 +189,15 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 	if rejection == nil {
 		p.queueWrites(b, ev)
 	}
-	doc, err := json.Marshal(res)
+	doc, err := marshalResult(res)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: marshal result of %s: %w", ev.EventID, err)
+		return nil, err
 	}
 	b.Queue(`
 		INSERT INTO order_reversals (event_id, kind, order_id, original_order_id, customer_id, occurred_at, status, catalog_version, result)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		ev.EventID, kind, orderID, origID, orig.customerID, t, res.Status, cat.Version, doc)
-	if err := queueEnqueue(b, s.subjects.ResultsOrder(), res.EventID, res); err != nil {
-		return nil, err
-	}
+	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc)
 	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
 		return nil, err
 	}
@@ -458,7 +464,7 @@ func (p *reversalPlan) queueWrites(b *pgx.Batch, ev *events.Event) {
 		WHERE order_id = $1`,
 		orig.orderID, returned, p.kind == reversalCancelled, p.clawed, p.restored)
 	if p.kind == reversalCancelled {
-		queueReleaseUses(b, orig.orderID)
+		queueReleaseUses(b, orig.orderID, p.counters, p.uses)
 	}
 	c := p.cust
 	if c == nil {

@@ -45,7 +45,8 @@ func (s *Store) Process(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *
 // ProcessDeferred is Process for one event of a batch whose global program
 // counters are deferred to counters (see ProgramCounters): the caller calls
 // counters.Flush before commit and, on ErrLimitRace, rolls back and runs
-// the batch again with Process. Nil counters is Process.
+// the batch again with Process. A cancellation gives its uses back through
+// counters too. Nil counters is Process.
 func (s *Store) ProcessDeferred(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64, counters *ProgramCounters) (*events.OrderResult, error) {
 	if cat == nil {
 		return nil, ErrNoCatalog
@@ -54,7 +55,7 @@ func (s *Store) ProcessDeferred(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 	case ev.Paid != nil:
 		return s.processPaid(ctx, tx, cat, ev, streamSeq, counters)
 	case ev.Returned != nil, ev.Cancelled != nil:
-		return s.processReversal(ctx, tx, cat, ev, streamSeq)
+		return s.processReversal(ctx, tx, cat, ev, streamSeq, counters)
 	}
 	return nil, fmt.Errorf("ledger: event %s carries no order", ev.EventID)
 }
