@@ -22,6 +22,29 @@
 // LockCustomers first so that concurrent batches take customer locks in one
 // global order, and CustomersOfOrders to route returns to their customer.
 //
+// # Many events, one transaction, a few round trips
+//
+// A Batch (Store.NewBatch) applies a whole batch of events with the results,
+// errors and ledger contents of Process called on each in turn, but in a
+// few bulk round trips instead of two per event: one reads, for a run of
+// paid events, every inbox row (an INSERT … RETURNING), every order id and
+// the state of every customer the run needs (raw spend entries rather than
+// window sums, so that each event's windows are summed in memory); the
+// events are then evaluated in stream order in memory with the same
+// planning code, each one changing the cached customer state exactly as its
+// writes change the database; one more round trip writes everything with a
+// statement per table (INSERT … SELECT FROM unnest, rows of serial tables in
+// stream order) and the deferred program counters, with one pg_notify. The
+// order worker uses it; Process stays the reference (tests, replays) and
+// the fallback the worker uses to tell which event a failed bulk statement
+// belongs to. TestBatchEqualsOneByOne compares the two byte for byte over
+// random scenarios.
+//
+// Returns and cancellations in a batch flush what is pending and run
+// through the per-event code; their customer's cached state is dropped. A
+// cancellation gives its global uses back through the batch's deferred
+// counters, since the uses it releases may be deferred themselves.
+//
 // # Locks
 //
 // The account row is the customer's lock. Everything that changes a

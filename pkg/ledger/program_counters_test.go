@@ -119,8 +119,9 @@ func TestDeferredCountersExactUnderConcurrency(t *testing.T) {
 // order of the batch must see the use free again, as one by one.
 func TestDeferredCountersCancelInSameBatch(t *testing.T) {
 	t.Parallel()
-	b := setup(t, catalogWith("programs: []", `programs:
-  - {id: once, layer: order, priority: 1, limits: {total_uses: 1, budget: "100"}, reward: {amount: "100", on: order}}`))
+	catalog := catalogWith("programs: []", `programs:
+  - {id: once, layer: order, priority: 1, limits: {total_uses: 1, budget: "100"}, reward: {amount: "100", on: order}}`)
+	b := setup(t, catalog)
 	at := "2026-03-01T10:00:00+07:00"
 	evs := []*events.Event{
 		paidEvent(t, "p1", at, "o1", "c1", "", line{qty: "1", price: "1000"}),
@@ -133,4 +134,18 @@ func TestDeferredCountersCancelInSameBatch(t *testing.T) {
 	require.Equal(t, "applied", results[2].Trace[0].Outcome, "the cancelled order's use is free again")
 	require.Equal(t, int64(1), scalar[int64](t, b, `SELECT uses FROM program_usage WHERE program_id = 'once'`))
 	require.Equal(t, "100", scalar[string](t, b, `SELECT budget_used::text FROM program_usage WHERE program_id = 'once'`))
+
+	// The same through a Batch.
+	nb := setup(t, catalog)
+	require.NoError(t, pgx.BeginFunc(nb.ctx, nb.pool, func(tx pgx.Tx) error {
+		bevs := make([]ledger.BatchEvent, len(evs))
+		for i, ev := range evs {
+			bevs[i] = ledger.BatchEvent{Event: ev}
+		}
+		var err error
+		results, err = nb.store.NewBatch(tx, nb.cat).Process(nb.ctx, bevs)
+		return err
+	}))
+	require.Equal(t, "applied", results[2].Trace[0].Outcome)
+	require.Equal(t, int64(1), scalar[int64](t, nb, `SELECT uses FROM program_usage WHERE program_id = 'once'`))
 }
