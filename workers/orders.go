@@ -258,10 +258,10 @@ func (e *errItem) Error() string { return e.err.Error() }
 func (o *Orders) processBatch(ctx context.Context, batch []item) {
 	cat := o.catalogs.Current()
 	pending := slices.Clone(batch)
-	locking := false // deferred program counters first; locked ones after a limit race
+	mode := txBatch
 	for attempt := 0; len(pending) > 0; {
 		start := time.Now()
-		results, err := o.runTx(ctx, cat, pending, locking)
+		results, err := o.runTx(ctx, cat, pending, mode)
 		var ei *errItem
 		switch {
 		case err == nil:
@@ -273,9 +273,16 @@ func (o *Orders) processBatch(ctx context.Context, batch []item) {
 			bad := pending[ei.index]
 			o.finish(ctx, bad, bad.ev.Type, classify(ei.err))
 			pending = slices.Delete(pending, ei.index, ei.index+1)
-		case errors.Is(err, ledger.ErrLimitRace) && !locking:
+		case errors.Is(err, ledger.ErrLimitRace) && mode != txLocking:
 			o.metrics.BatchRetries.WithLabelValues("limit_race").Inc()
-			locking = true
+			mode = txLocking
+		case mode == txBatch && ctx.Err() == nil && !isTxFailure(err):
+			// A statement of the bulk path failed and no event is to blame
+			// yet: one event at a time says which (a unique violation of a
+			// race with another process is then a duplicate order).
+			o.metrics.BatchRetries.WithLabelValues("per_event").Inc()
+			o.log.Warn().Err(err).Int("events", len(pending)).Msg("batch failed; running it again one event at a time")
+			mode = txPerEvent
 		case ctx.Err() != nil:
 			for _, it := range pending {
 				o.finish(context.WithoutCancel(ctx), it, it.ev.Type, context.Canceled)
@@ -301,14 +308,29 @@ func (o *Orders) processBatch(ctx context.Context, batch []item) {
 	}
 }
 
+// txMode is how runTx applies a batch's events.
+type txMode int
+
+const (
+	// txBatch: ledger.Batch, a few bulk round trips for the whole batch,
+	// global program counters deferred to the end.
+	txBatch txMode = iota
+	// txPerEvent: Store.ProcessDeferred for each event, counters deferred;
+	// it tells which event a failing statement belongs to.
+	txPerEvent
+	// txLocking: Store.Process for each event, program counters locked as
+	// they are used, after a limit race (ledger.ErrLimitRace).
+	txLocking
+)
+
 // runTx runs one transaction over the batch and returns each event's result
 // (nil for a duplicate).
 //
-// Unless locking, the global counters of limited programs are deferred to
+// Unless txLocking, the global counters of limited programs are deferred to
 // the end of the transaction (ledger.ProgramCounters), so a popular program
 // does not serialise the lanes; ledger.ErrLimitRace asks for a rerun with
-// locking.
-func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, locking bool) ([]*events.OrderResult, error) {
+// txLocking.
+func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mode txMode) ([]*events.OrderResult, error) {
 	customers := make([]string, 0, len(batch))
 	for _, it := range batch {
 		if it.customer != "" {
@@ -340,16 +362,53 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, lo
 		o.Hooks.InLock(customers)
 		inLock = true
 	}
+	for i, it := range batch {
+		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
+			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
+				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
+		}
+	}
+	var results []*events.OrderResult
+	if mode == txBatch {
+		results, err = o.runBatch(ctx, tx, cat, batch)
+	} else {
+		results, err = o.runPerEvent(ctx, tx, cat, batch, mode == txLocking)
+	}
+	if err != nil {
+		return nil, err
+	}
+	releasing()
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	return results, nil
+}
+
+// runBatch applies the batch with ledger.Batch.
+func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item) ([]*events.OrderResult, error) {
+	evs := make([]ledger.BatchEvent, len(batch))
+	for i, it := range batch {
+		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq}
+	}
+	results, err := o.store.NewBatch(tx, cat).Process(ctx, evs)
+	var ee *ledger.EventError
+	if errors.As(err, &ee) {
+		if isTxFailure(ee.Err) || ctx.Err() != nil {
+			return nil, ee.Err
+		}
+		return nil, &errItem{ee.Index, ee.Err}
+	}
+	return results, err
+}
+
+// runPerEvent applies the batch one event at a time.
+func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item, locking bool) ([]*events.OrderResult, error) {
 	var counters *ledger.ProgramCounters
 	if !locking {
 		counters = ledger.NewProgramCounters()
 	}
 	results := make([]*events.OrderResult, len(batch))
 	for i, it := range batch {
-		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
-			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
-				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
-		}
 		res, err := o.store.ProcessDeferred(ctx, tx, cat, it.ev, it.seq, counters)
 		if err != nil {
 			if isTxFailure(err) || ctx.Err() != nil {
@@ -363,10 +422,6 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, lo
 		if err := counters.Flush(ctx, tx); err != nil {
 			return nil, err
 		}
-	}
-	releasing()
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
 	}
 	return results, nil
 }

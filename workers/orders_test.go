@@ -288,3 +288,34 @@ func TestOrdersGracefulStopAcksInFlight(t *testing.T) {
 	b.waitQuiet()
 	require.Len(t, b.streamMsgs(b.subjects.StreamResults()), n)
 }
+
+// A statement of the bulk path that fails with no event to blame (here a
+// trigger refusing one order) sends the batch through one event at a time,
+// which sets the guilty event apart; the others commit.
+func TestOrdersBulkFailureFallsBackToOneEventAtATime(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, err := b.pool.Exec(b.ctx, `
+		CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.order_id = 'o-poison' THEN RAISE EXCEPTION 'poisoned order'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_poison BEFORE INSERT ON processed_orders FOR EACH ROW EXECUTE FUNCTION refuse_poison();`)
+	require.NoError(t, err)
+	var ids []string
+	for i := range 9 {
+		id := fmt.Sprintf("fine-%d", i)
+		ids = append(ids, id)
+		if i == 4 {
+			b.publish(b.subjects.OrdersPaid(), paidEvent("poison", "c1", line("1", "food", "1", "1000")), "poison")
+		}
+		b.publish(b.subjects.OrdersPaid(), paidEvent(id, fmt.Sprintf("c%d", i%3), line("1", "food", "1", "1000")), id)
+	}
+	b.startOrders(OrdersHooks{})
+	b.startRelay(OutboxRelayHooks{})
+	b.waitResults(ids...)
+	require.Empty(t, b.results()["poison"])
+	require.Equal(t, 9, b.count(`SELECT count(*) FROM inbox`))
+	require.Zero(t, b.count(`SELECT count(*) FROM inbox WHERE event_id = 'poison'`))
+}
