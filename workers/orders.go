@@ -355,12 +355,11 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 		releasing()
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 	}()
-	if err := ledger.LockCustomers(ctx, tx, customers); err != nil {
-		return nil, err
-	}
-	if o.Hooks.InLock != nil {
-		o.Hooks.InLock(customers)
-		inLock = true
+	inLockHook := func() {
+		if o.Hooks.InLock != nil {
+			o.Hooks.InLock(customers)
+			inLock = true
+		}
 	}
 	for i, it := range batch {
 		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
@@ -370,8 +369,16 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	}
 	var results []*events.OrderResult
 	if mode == txBatch {
-		results, err = o.runBatch(ctx, tx, cat, batch)
+		// The batch takes the locks in its first round trip.
+		results, err = o.runBatch(ctx, tx, cat, batch, customers)
+		if err == nil {
+			inLockHook()
+		}
 	} else {
+		if err := ledger.LockCustomers(ctx, tx, customers); err != nil {
+			return nil, err
+		}
+		inLockHook()
 		results, err = o.runPerEvent(ctx, tx, cat, batch, mode == txLocking)
 	}
 	if err != nil {
@@ -384,13 +391,16 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	return results, nil
 }
 
-// runBatch applies the batch with ledger.Batch.
-func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item) ([]*events.OrderResult, error) {
+// runBatch applies the batch with ledger.Batch, which first locks the
+// batch's customers (sorted: see ledger.LockCustomers).
+func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item, customers []string) ([]*events.OrderResult, error) {
 	evs := make([]ledger.BatchEvent, len(batch))
 	for i, it := range batch {
 		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq}
 	}
-	results, err := o.store.NewBatch(tx, cat).Process(ctx, evs)
+	lb := o.store.NewBatch(tx, cat)
+	lb.LockCustomers(customers)
+	results, err := lb.Process(ctx, evs)
 	var ee *ledger.EventError
 	if errors.As(err, &ee) {
 		if isTxFailure(ee.Err) || ctx.Err() != nil {

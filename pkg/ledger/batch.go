@@ -62,6 +62,8 @@ type Batch struct {
 	cat      *rules.Catalog
 	counters *ProgramCounters
 	ran      bool
+	lock     []string   // customers to lock first (LockCustomers)
+	next     *pgx.Batch // statements to send with the next round trip
 
 	customers map[string]*cachedCustomer
 	orders    map[string]string // paid order id → event id, for the paid events of this batch
@@ -111,6 +113,14 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 		return nil, ErrNoCatalog
 	}
 	b.span(evs)
+	b.next = &pgx.Batch{}
+	// The statements of a batch take arrays of any length, and their tables
+	// grow fast from empty: the generic plan PostgreSQL caches for a
+	// prepared statement after five runs, chosen while a table was small (a
+	// sequential scan), would then read the whole table for every batch.
+	// Planning each statement with its arrays costs far less.
+	b.next.Queue(`SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
+	queueLockCustomers(b.next, b.lock)
 	results := make([]*events.OrderResult, len(evs))
 	for i := 0; i < len(evs); {
 		ev := evs[i].Event
@@ -118,7 +128,8 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 			if ev.Returned == nil && ev.Cancelled == nil {
 				return nil, &EventError{i, fmt.Errorf("ledger: event %s carries no order", ev.EventID)}
 			}
-			// A reversal reads the ledger: it must see the writes before it.
+			// A reversal reads the ledger: it must see the writes (and hold
+			// the locks) before it.
 			if err := b.flush(ctx, false); err != nil {
 				return nil, err
 			}
@@ -146,6 +157,24 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 		return nil, err
 	}
 	return results, nil
+}
+
+// LockCustomers has Process take the account locks of every customer in ids
+// first, in its first round trip, as the function LockCustomers does: a
+// worker that locks all its batch's customers up front saves a round trip.
+func (b *Batch) LockCustomers(ids []string) {
+	b.lock = sortedUnique(ids)
+}
+
+// nextBatch returns a statement batch for the next round trip, holding the
+// statements waiting for one.
+func (b *Batch) nextBatch() *pgx.Batch {
+	pb := b.next
+	b.next = nil
+	if pb == nil {
+		pb = &pgx.Batch{}
+	}
+	return pb
 }
 
 // span sets the time range the batch's paid events need.
@@ -203,7 +232,7 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 		}
 	}
 
-	pb := &pgx.Batch{}
+	pb := b.nextBatch()
 	inserted := make(map[string]bool, len(ids))
 	pb.Queue(`
 		INSERT INTO inbox (event_id, event_type, stream_seq)

@@ -268,10 +268,18 @@ func runBatches(t *testing.T, b *bundle, steps []step, rng *rand.Rand) []outcome
 			for k, j := range idx {
 				evs[k] = ledger.BatchEvent{Event: steps[j].ev, StreamSeq: uint64(j + 1)}
 			}
+			var customers []string
+			for _, ev := range evs {
+				if ev.Event.Paid != nil {
+					customers = append(customers, string(ev.Event.Paid.CustomerID))
+				}
+			}
 			var results []*events.OrderResult
 			err := pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+				lb := b.store.NewBatch(tx, b.cat)
+				lb.LockCustomers(customers) // as the worker does
 				var err error
-				results, err = b.store.NewBatch(tx, b.cat).Process(b.ctx, evs)
+				results, err = lb.Process(b.ctx, evs)
 				return err
 			})
 			var ee *ledger.EventError

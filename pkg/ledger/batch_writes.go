@@ -32,7 +32,7 @@ type batchWrites struct {
 // flush sends the pending writes in one round trip; final adds the deferred
 // program counters, which must come last before commit.
 func (b *Batch) flush(ctx context.Context, final bool) error {
-	pb := &pgx.Batch{}
+	pb := b.nextBatch()
 	b.w.queue(pb, b.cat.Version, b.store.subjects.ResultsOrder())
 	check := func() error { return nil }
 	if final {

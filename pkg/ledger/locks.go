@@ -20,12 +20,21 @@ func LockCustomers(ctx context.Context, tx pgx.Tx, ids []string) error {
 		return nil
 	}
 	b := &pgx.Batch{}
+	queueLockCustomers(b, ids)
+	return runBatch(ctx, tx, b, "lock customers")
+}
+
+// queueLockCustomers adds LockCustomers' statements for ids (sorted and
+// distinct) to b.
+func queueLockCustomers(b *pgx.Batch, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	// Inserting in sorted order makes waits on concurrent inserts follow the
 	// same order as the row locks below.
 	b.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
 		ON CONFLICT (customer_id) DO NOTHING`, ids)
 	b.Queue(`SELECT customer_id FROM accounts WHERE customer_id = ANY($1) ORDER BY customer_id COLLATE "C" FOR UPDATE`, ids)
-	return runBatch(ctx, tx, b, "lock customers")
 }
 
 // CustomersOfOrders maps the given order ids to their customers, for the
