@@ -83,7 +83,8 @@ const dryRunChunk = 256
 //
 // It rebuilds the ledger in a scratch session (see scratch) by re-applying
 // every processed event, from the first one, with the ledger calls of the
-// order worker (LockCustomers, then Store.Process): events before the range
+// order worker (a ledger.Batch that locks its customers and processes up to
+// 256 events, an event failing on its own set apart): events before the range
 // with the catalog version each was processed with, events in the range
 // with the current catalog. The recorded job runs (expiry, downgrades) are
 // re-applied where they happened among the events. Each result of the range
@@ -102,8 +103,8 @@ const dryRunChunk = 256
 // than the one stored even with an unchanged catalog.
 //
 // Limits: the stream must still hold the first processed event (POS_ORDERS
-// keeps 90 days by default), else ErrHistoryGone; events are re-applied one
-// at a time, whereas the workers process customers in parallel, so a
+// keeps 90 days by default), else ErrHistoryGone; batches are re-applied
+// one after the other, whereas the workers process customers in parallel, so a
 // program limit (total_uses, budget) reached in a close race may fall to a
 // different order than it did; events read ahead of their turn in
 // processing order are held in memory (few, unless a replay processed old
@@ -189,7 +190,7 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	}
 	defer sc.Close()
 
-	r := &rebuild{o: o, ctx: ctx, snap: snap, tx: sc.Tx, w: w, rep: rep, current: current, reader: reader,
+	r := &rebuild{o: o, ctx: ctx, snap: snap, sc: sc, w: w, rep: rep, current: current, reader: reader,
 		catalogs: map[int64]*rules.Catalog{current.Version: current}, jobs: jobs,
 		store: ledger.NewStore(o.subjects), deferred: map[string][]*rebuildItem{}, ahead: map[uint64]*rebuildItem{}}
 	prog.Stage("rebuilding the ledger", int64(expected))
@@ -230,8 +231,8 @@ func (o *Operator) countRange(ctx context.Context, w window) int {
 type rebuild struct {
 	o        *Operator
 	ctx      context.Context
-	snap     pgx.Tx // the real database, read only
-	tx       pgx.Tx // the scratch ledger
+	snap     pgx.Tx   // the real database, read only
+	sc       *scratch // the scratch ledger
 	w        window
 	rep      *DryRunReport
 	store    *ledger.Store
@@ -248,7 +249,10 @@ type rebuild struct {
 	reader  *streamReader
 	ahead   map[uint64]*rebuildItem
 	missing int
-	applied int64
+	// pending are the events queued for the next ledger batch.
+	pending      []*rebuildItem
+	applied      int64
+	checkpointed int64
 }
 
 type rebuildItem struct {
@@ -257,6 +261,7 @@ type rebuildItem struct {
 	data    []byte
 	ev      *events.Event
 	stored  storedEvent
+	warned  bool
 }
 
 // storedEvent is what the real database knows of a processed event.
@@ -327,18 +332,13 @@ func (r *rebuild) run(prog Progress) error {
 				r.missing++
 				continue
 			}
-			if err := r.runJobsBefore(p.at); err != nil {
+			if err := r.add(it, p.at, prog); err != nil {
 				return err
 			}
-			if it.inRange {
-				r.inRange = true
-			}
-			if err := r.apply(it); err != nil {
-				return err
-			}
-			r.applied++
-			prog.Advance(r.applied)
 		}
+	}
+	if err := r.flush(prog); err != nil {
+		return err
 	}
 	// Read the rest of the range, to count what was never processed.
 	for !r.reader.done {
@@ -348,6 +348,91 @@ func (r *rebuild) run(prog Progress) error {
 	}
 	r.finish()
 	return nil
+}
+
+// dryRunBatch is the most events re-applied in one ledger.Batch, as the
+// worker's PROMO_BATCH_SIZE default.
+const dryRunBatch = 256
+
+// add queues a processed event for re-application. Events go to the ledger
+// in batches of consecutive events under one catalog version, as the
+// worker sends them; a recorded job run between two events, a change of
+// catalog, or a paid order that reversals were waiting for ends a batch.
+func (r *rebuild) add(it *rebuildItem, processedAt time.Time, prog Progress) error {
+	if len(r.jobs) > 0 && !r.jobs[0].ranAt.After(processedAt) {
+		if err := r.flush(prog); err != nil {
+			return err
+		}
+		if err := r.runJobsBefore(processedAt); err != nil {
+			return err
+		}
+	}
+	if it.inRange {
+		r.inRange = true
+	}
+	r.pending = append(r.pending, it)
+	full := len(r.pending) >= dryRunBatch
+	if it.ev.Paid != nil && len(r.deferred[string(it.ev.Paid.ID)]) > 0 {
+		full = true
+	}
+	if full {
+		return r.flush(prog)
+	}
+	return nil
+}
+
+// flush re-applies the queued events, then checkpoints the scratch work
+// when enough has accumulated.
+func (r *rebuild) flush(prog Progress) error {
+	queue := r.pending
+	r.pending = nil
+	for len(queue) > 0 {
+		cat, err := r.catalogFor(queue[0])
+		if err != nil {
+			return err
+		}
+		n := 1
+		for n < len(queue) && n < dryRunBatch {
+			c, err := r.catalogFor(queue[n])
+			if err != nil {
+				return err
+			}
+			if c != cat {
+				break
+			}
+			n++
+		}
+		released, err := r.applyRun(cat, queue[:n])
+		if err != nil {
+			return err
+		}
+		// Reversals that were waiting for an order of this run go next.
+		queue = append(released, queue[n:]...)
+	}
+	if r.applied-r.checkpointed >= checkpointEvery {
+		if err := r.sc.checkpoint(r.ctx); err != nil {
+			return err
+		}
+		r.checkpointed = r.applied
+	}
+	prog.Advance(r.applied)
+	return nil
+}
+
+// catalogFor is the catalog an event is re-applied with: the current one
+// in the range, the version it was processed with before.
+func (r *rebuild) catalogFor(it *rebuildItem) (*rules.Catalog, error) {
+	if it.inRange {
+		return r.current, nil
+	}
+	if !it.stored.stored {
+		if !it.warned {
+			it.warned = true
+			r.warn("event %s (seq %d) is in the inbox without a stored result; re-applied with the current catalog", it.ev.EventID, it.seq)
+		}
+		return r.current, nil
+	}
+	return r.catalog(it.stored.version)
 }
 
 // item returns the processed event stored at seq, reading the stream ahead
@@ -491,7 +576,7 @@ func (r *rebuild) runJobsBefore(t time.Time) error {
 				return err
 			}
 		}
-		if _, err := r.store.RunJobsWith(r.ctx, r.tx, cat, j.asOf); err != nil {
+		if _, err := r.store.RunJobsWith(r.ctx, r.sc.Tx, cat, j.asOf); err != nil {
 			return fmt.Errorf("re-apply the job run as of %s: %w", j.asOf.Format(time.RFC3339), err)
 		}
 		r.rep.JobRuns++
@@ -511,82 +596,105 @@ func (r *rebuild) catalog(version int64) (*rules.Catalog, error) {
 	return c, nil
 }
 
-// apply re-applies one processed event, compares its result when it is in
-// the range, and then the reversals that were waiting for it.
-func (r *rebuild) apply(it *rebuildItem) error {
-	cat := r.current
-	if !it.inRange {
-		if !it.stored.stored {
-			r.warn("event %s (seq %d) is in the inbox without a stored result; re-applied with the current catalog", it.ev.EventID, it.seq)
-		} else {
-			var err error
-			if cat, err = r.catalog(it.stored.version); err != nil {
-				return err
-			}
-		}
-	}
-	res, err := r.process(cat, it)
-	switch {
-	case errors.Is(err, ledger.ErrUnknownOriginalOrder):
-		ref := string(it.ev.ReferencedOrderID())
-		r.deferred[ref] = append(r.deferred[ref], it)
-		return nil
-	case isPermanent(err):
-		r.failed(it, deadLetterCode(err), err)
-		return nil
-	case err != nil:
-		return fmt.Errorf("re-apply %s (seq %d): %w", it.ev.EventID, it.seq, err)
-	}
-	r.rep.Reapplied++
-	if it.inRange && res != nil {
-		if err := r.compare(it, res); err != nil {
-			return err
-		}
-	}
-	if it.ev.Paid != nil {
-		waiting := r.deferred[string(it.ev.Paid.ID)]
-		delete(r.deferred, string(it.ev.Paid.ID))
-		for _, w := range waiting {
-			if err := r.apply(w); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// process runs the worker's ledger calls for one event in a savepoint of
-// the scratch transaction: lock the customers, then Store.Process.
-func (r *rebuild) process(cat *rules.Catalog, it *rebuildItem) (*events.OrderResult, error) {
-	ctx := r.ctx
-	sp, err := r.tx.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = sp.Rollback(ctx) }()
-	ev := it.ev
-	if ev.Paid != nil && ev.Paid.Currency != cat.Currency {
-		return nil, fmt.Errorf("%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, ev.Paid.Currency, cat.Currency)
-	}
-	customer := string(ev.CustomerID())
-	if ev.Paid == nil {
-		ref := string(ev.ReferencedOrderID())
-		m, err := ledger.CustomersOfOrders(ctx, sp, []string{ref})
+// applyRun re-applies a run of events under one catalog with ledger.Batch,
+// in a savepoint of the scratch transaction. An event that fails on its own
+// is set apart — deferred until its order is in, or recorded as a failure —
+// and the run goes again without it, as the worker does. It returns the
+// reversals that were waiting for a paid order of the run.
+func (r *rebuild) applyRun(cat *rules.Catalog, run []*rebuildItem) ([]*rebuildItem, error) {
+	run = slices.Clone(run)
+	for len(run) > 0 {
+		results, bad, badErr, err := r.batch(cat, run)
 		if err != nil {
 			return nil, err
 		}
-		customer = m[ref]
+		if bad >= 0 {
+			it := run[bad]
+			switch {
+			case errors.Is(badErr, ledger.ErrUnknownOriginalOrder):
+				ref := string(it.ev.ReferencedOrderID())
+				r.deferred[ref] = append(r.deferred[ref], it)
+			case isPermanent(badErr):
+				r.failed(it, deadLetterCode(badErr), badErr)
+			default:
+				return nil, fmt.Errorf("re-apply %s (seq %d): %w", it.ev.EventID, it.seq, badErr)
+			}
+			run = slices.Delete(run, bad, bad+1)
+			continue
+		}
+		var released []*rebuildItem
+		for i, it := range run {
+			r.applied++
+			r.rep.Reapplied++
+			if it.inRange && results[i] != nil {
+				if err := r.compare(it, results[i]); err != nil {
+					return nil, err
+				}
+			}
+			if it.ev.Paid != nil {
+				id := string(it.ev.Paid.ID)
+				released = append(released, r.deferred[id]...)
+				delete(r.deferred, id)
+			}
+		}
+		return released, nil
 	}
-	if customer != "" {
-		if err := ledger.LockCustomers(ctx, sp, []string{customer}); err != nil {
-			return nil, err
+	return nil, nil
+}
+
+// batch runs the worker's ledger calls for a run of events: the currency
+// check, then a ledger.Batch that locks the run's customers and processes
+// the events. It returns the results, or the index and error of the event
+// that failed on its own (bad < 0 when none did), or an error that stops
+// the dry run.
+func (r *rebuild) batch(cat *rules.Catalog, run []*rebuildItem) (results []*events.OrderResult, bad int, badErr, err error) {
+	ctx := r.ctx
+	for i, it := range run {
+		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
+			return nil, i, fmt.Errorf("%w: /order/currency: %q is not the catalog currency %q",
+				events.ErrInvalid, it.ev.Paid.Currency, cat.Currency), nil
 		}
 	}
-	res, err := r.store.Process(ctx, sp, cat, ev, it.seq)
+	sp, err := r.sc.Tx.Begin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, -1, nil, err
 	}
-	return res, sp.Commit(ctx)
+	defer func() { _ = sp.Rollback(ctx) }()
+	evs := make([]ledger.BatchEvent, len(run))
+	var customers, refs []string
+	for i, it := range run {
+		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq}
+		if c := string(it.ev.CustomerID()); c != "" {
+			customers = append(customers, c)
+		}
+		if it.ev.Paid == nil {
+			refs = append(refs, string(it.ev.ReferencedOrderID()))
+		}
+	}
+	if len(refs) > 0 {
+		m, err := ledger.CustomersOfOrders(ctx, sp, refs)
+		if err != nil {
+			return nil, -1, nil, err
+		}
+		for _, c := range m {
+			customers = append(customers, c)
+		}
+	}
+	slices.Sort(customers)
+	lb := r.store.NewBatch(sp, cat)
+	lb.LockCustomers(slices.Compact(customers))
+	results, err = lb.Process(ctx, evs)
+	var ee *ledger.EventError
+	if errors.As(err, &ee) {
+		return nil, ee.Index, ee.Err, nil
+	}
+	if err != nil {
+		return nil, -1, nil, err
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return nil, -1, nil, err
+	}
+	return results, -1, nil, nil
 }
 
 func (r *rebuild) compare(it *rebuildItem, res *events.OrderResult) error {

@@ -14,24 +14,36 @@ import (
 
 // scratch is an empty ledger private to one PostgreSQL session: the
 // migrations applied to the session's temporary schema (pg_temp), with
-// search_path naming only that schema, and one transaction over it that is
-// rolled back at the end.
+// search_path naming only that schema.
 //
-// Why temporary tables rather than a schema created inside the
-// transaction: migrations.Up runs goose, which applies each migration in a
-// transaction of its own, so the schema cannot be migrated inside ours.
-// Temporary tables give the same guarantees without committing anything
-// visible: no other session can see them, and PostgreSQL drops them when
-// the session ends, also when this process is killed. The ledger's SQL is
-// never schema-qualified, so with search_path = pg_temp every statement
-// lands in the scratch tables; a table the scratch schema lacked would be
-// an error ("relation does not exist"), never a write to the real one,
-// because search_path names no other schema.
+// Why temporary tables rather than a schema created inside one rolled-back
+// transaction:
+//   - migrations.Up runs goose, which applies each migration in a
+//     transaction of its own, so a schema cannot be migrated inside ours;
+//   - a rebuild updates the same rows (program counters, accounts, lots)
+//     once per event, and inside one transaction no superseded row version
+//     can be pruned, so every update walks all earlier versions and the
+//     rebuild grows quadratic. The scratch work is therefore committed every
+//     checkpointEvery events, which only temporary tables make harmless.
+//
+// Temporary tables give the guarantees that matter without a trace: no
+// other session can see them, and PostgreSQL drops them when the session
+// ends, also when this process is killed. The ledger's SQL is never
+// schema-qualified, so with search_path = pg_temp every statement lands in
+// the scratch tables; a table the scratch schema lacked would be an error
+// ("relation does not exist"), never a write to the real one, because
+// search_path names no other schema. The one effect outside the session:
+// the ledger notifies promo_outbox when it enqueues a result, so each
+// checkpoint wakes a running outbox relay once, which finds nothing new.
 type scratch struct {
-	pool *pgxpool.Pool
-	conn *pgxpool.Conn
-	Tx   pgx.Tx
+	pool   *pgxpool.Pool
+	conn   *pgxpool.Conn
+	tables []string // pg_temp.<table>, for VACUUM
+	Tx     pgx.Tx   // the open scratch transaction
 }
+
+// checkpointEvery is how many events the scratch work commits at a time.
+const checkpointEvery = 1000
 
 // scratchMarker is created at connect so that the session's temporary
 // schema exists before goose looks for its version table in
@@ -71,16 +83,58 @@ func openScratch(ctx context.Context, base *pgxpool.Config) (*scratch, error) {
 		s.Close()
 		return nil, err
 	}
-	s.Tx, err = s.conn.Begin(ctx)
-	if err != nil {
+	if s.tables, err = s.tempTables(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("dry run: scratch transaction: %w", err)
+		return nil, err
 	}
-	if _, err := s.Tx.Exec(ctx, "SET LOCAL search_path = pg_temp"); err != nil {
+	if err := s.begin(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("dry run: scratch transaction: %w", err)
+		return nil, err
 	}
 	return s, nil
+}
+
+func (s *scratch) begin(ctx context.Context) error {
+	tx, err := s.conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("dry run: scratch transaction: %w", err)
+	}
+	s.Tx = tx
+	if _, err := tx.Exec(ctx, "SET LOCAL search_path = pg_temp"); err != nil {
+		return fmt.Errorf("dry run: scratch transaction: %w", err)
+	}
+	return nil
+}
+
+// tempTables lists the scratch tables.
+func (s *scratch) tempTables(ctx context.Context) ([]string, error) {
+	rows, err := s.conn.Query(ctx, `SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' ORDER BY relname`)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: scratch tables: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("dry run: scratch tables: %w", err)
+	}
+	for i, n := range names {
+		names[i] = "pg_temp." + pgx.Identifier{n}.Sanitize()
+	}
+	return names, nil
+}
+
+// checkpoint commits the scratch work so far (into the session's own
+// temporary tables), lets PostgreSQL prune the row versions it superseded,
+// and refreshes the planner statistics, which autovacuum never gathers for
+// temporary tables.
+func (s *scratch) checkpoint(ctx context.Context) error {
+	if err := s.Tx.Commit(ctx); err != nil {
+		return fmt.Errorf("dry run: scratch checkpoint: %w", err)
+	}
+	s.Tx = nil
+	if _, err := s.conn.Exec(ctx, "VACUUM (ANALYZE) "+strings.Join(s.tables, ", ")); err != nil {
+		return fmt.Errorf("dry run: scratch checkpoint: %w", err)
+	}
+	return s.begin(ctx)
 }
 
 // check makes sure, before anything is written, that the ledger's tables
@@ -100,8 +154,8 @@ func (s *scratch) check(ctx context.Context) error {
 	return nil
 }
 
-// Close rolls the transaction back and ends the session, which drops the
-// temporary tables.
+// Close rolls the open transaction back and ends the session, which drops
+// the temporary tables.
 func (s *scratch) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
