@@ -125,7 +125,7 @@ func printReplay(c *cli, rep *ops.ReplayReport) {
 // something does, 2 on any error.
 func dryRunReplay(ctx context.Context, c *cli, r ops.Range, asJSON bool) error {
 	fail := func(err error) error { return &exitError{code: 2, err: fmt.Errorf("replay --dry-run: %w", err)} }
-	nc, js, _, subjects, err := openNATS(c)
+	nc, js, cfg, subjects, err := openNATS(c)
 	if err != nil {
 		return fail(err)
 	}
@@ -138,7 +138,7 @@ func dryRunReplay(ctx context.Context, c *cli, r ops.Range, asJSON bool) error {
 	defer pool.Close()
 	bar := progressBar(c, false)
 	op := ops.New(js, pool, subjects, quietLog(c.log))
-	rep, err := op.DryRun(ctx, ops.DryRunOptions{Range: r, Progress: bar})
+	rep, err := op.DryRun(ctx, ops.DryRunOptions{Range: r, BatchSize: cfg.BatchSize, Progress: bar})
 	bar.Done()
 	if err != nil {
 		return fail(err)

@@ -33,8 +33,8 @@
 // every other, dropped when the session ends even if the process dies — by
 // re-applying every processed event from the first one, in the order they
 // were processed (stream order for each customer), with the same ledger
-// calls as the worker (LockCustomers, Store.Process, and Store.RunJobsWith
-// for the recorded job runs). Events before the range
+// calls as the worker (ledger.Batch, and Store.RunJobsWith for the recorded
+// job runs). Events before the range
 // use the catalog version they were processed with, events in the range the
 // current catalog; each result in the range is compared with the stored
 // one. See DryRun for the details and the limits.

@@ -20,8 +20,14 @@ import (
 
 // DryRunOptions tune DryRun.
 type DryRunOptions struct {
-	Range    Range
-	Progress Progress
+	Range Range
+	// BatchSize is the most events re-applied in one ledger.Batch, like
+	// PROMO_BATCH_SIZE for the worker (default 256).
+	BatchSize int
+	// CheckpointEvery is how many events the scratch work commits at a time
+	// (default 1000; see scratch).
+	CheckpointEvery int
+	Progress        Progress
 }
 
 // DryRunReport is the outcome of DryRun.
@@ -117,6 +123,12 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	if err := o.needPool(); err != nil {
 		return nil, err
 	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 256
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 1000
+	}
 	prog := progressOrNone(opts.Progress)
 	defer prog.Done()
 	name := o.subjects.StreamOrders()
@@ -190,7 +202,7 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	}
 	defer sc.Close()
 
-	r := &rebuild{o: o, ctx: ctx, snap: snap, sc: sc, w: w, rep: rep, current: current, reader: reader,
+	r := &rebuild{o: o, ctx: ctx, snap: snap, sc: sc, batchSize: opts.BatchSize, checkpointEvery: int64(opts.CheckpointEvery), w: w, rep: rep, current: current, reader: reader,
 		catalogs: map[int64]*rules.Catalog{current.Version: current}, jobs: jobs,
 		store: ledger.NewStore(o.subjects), deferred: map[string][]*rebuildItem{}, ahead: map[uint64]*rebuildItem{}}
 	prog.Stage("rebuilding the ledger", int64(expected))
@@ -229,17 +241,20 @@ func (o *Operator) countRange(ctx context.Context, w window) int {
 
 // rebuild is the state of one dry run's re-application.
 type rebuild struct {
-	o        *Operator
-	ctx      context.Context
-	snap     pgx.Tx   // the real database, read only
-	sc       *scratch // the scratch ledger
-	w        window
-	rep      *DryRunReport
-	store    *ledger.Store
-	current  *rules.Catalog
-	catalogs map[int64]*rules.Catalog
-	jobs     []jobRun
-	inRange  bool // an event of the range was reached
+	o    *Operator
+	ctx  context.Context
+	snap pgx.Tx   // the real database, read only
+	sc   *scratch // the scratch ledger
+	// batchSize and checkpointEvery are DryRunOptions'.
+	batchSize       int
+	checkpointEvery int64
+	w               window
+	rep             *DryRunReport
+	store           *ledger.Store
+	current         *rules.Catalog
+	catalogs        map[int64]*rules.Catalog
+	jobs            []jobRun
+	inRange         bool // an event of the range was reached
 	// deferred holds, by original order id, the reversals that found no
 	// original order yet (it was processed later than the reversal's
 	// stream position, after the reversal's retries).
@@ -350,10 +365,6 @@ func (r *rebuild) run(prog Progress) error {
 	return nil
 }
 
-// dryRunBatch is the most events re-applied in one ledger.Batch, as the
-// worker's PROMO_BATCH_SIZE default.
-const dryRunBatch = 256
-
 // add queues a processed event for re-application. Events go to the ledger
 // in batches of consecutive events under one catalog version, as the
 // worker sends them; a recorded job run between two events, a change of
@@ -371,7 +382,7 @@ func (r *rebuild) add(it *rebuildItem, processedAt time.Time, prog Progress) err
 		r.inRange = true
 	}
 	r.pending = append(r.pending, it)
-	full := len(r.pending) >= dryRunBatch
+	full := len(r.pending) >= r.batchSize
 	if it.ev.Paid != nil && len(r.deferred[string(it.ev.Paid.ID)]) > 0 {
 		full = true
 	}
@@ -392,7 +403,7 @@ func (r *rebuild) flush(prog Progress) error {
 			return err
 		}
 		n := 1
-		for n < len(queue) && n < dryRunBatch {
+		for n < len(queue) && n < r.batchSize {
 			c, err := r.catalogFor(queue[n])
 			if err != nil {
 				return err
@@ -409,7 +420,7 @@ func (r *rebuild) flush(prog Progress) error {
 		// Reversals that were waiting for an order of this run go next.
 		queue = append(released, queue[n:]...)
 	}
-	if r.applied-r.checkpointed >= checkpointEvery {
+	if r.applied-r.checkpointed >= r.checkpointEvery {
 		if err := r.sc.checkpoint(r.ctx); err != nil {
 			return err
 		}

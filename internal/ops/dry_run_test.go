@@ -54,8 +54,9 @@ func TestDryRunUnchangedCatalogReportsNothing(t *testing.T) {
 	before := b.state()
 	results := len(b.messages(b.subjects.StreamResults()))
 
+	// Small batches and checkpoints, to cross many of both.
 	prog := &recordingProgress{}
-	rep, err := b.op.DryRun(b.ctx, ops.DryRunOptions{Range: ops.Range{FromSeq: 1}, Progress: prog})
+	rep, err := b.op.DryRun(b.ctx, ops.DryRunOptions{Range: ops.Range{FromSeq: 1}, Progress: prog, BatchSize: 16, CheckpointEvery: 50})
 	require.NoError(t, err)
 	require.Empty(t, rep.Differences, "%+v", rep.Differences)
 	require.Empty(t, rep.Warnings)

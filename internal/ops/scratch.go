@@ -24,7 +24,8 @@ import (
 //     once per event, and inside one transaction no superseded row version
 //     can be pruned, so every update walks all earlier versions and the
 //     rebuild grows quadratic. The scratch work is therefore committed every
-//     checkpointEvery events, which only temporary tables make harmless.
+//     DryRunOptions.CheckpointEvery events, which only temporary tables make
+//     harmless.
 //
 // Temporary tables give the guarantees that matter without a trace: no
 // other session can see them, and PostgreSQL drops them when the session
@@ -41,9 +42,6 @@ type scratch struct {
 	tables []string // pg_temp.<table>, for VACUUM
 	Tx     pgx.Tx   // the open scratch transaction
 }
-
-// checkpointEvery is how many events the scratch work commits at a time.
-const checkpointEvery = 1000
 
 // scratchMarker is created at connect so that the session's temporary
 // schema exists before goose looks for its version table in
