@@ -281,12 +281,11 @@ type rebuildItem struct {
 
 // storedEvent is what the real database knows of a processed event.
 type storedEvent struct {
-	inbox       bool
-	seq         *int64 // inbox stream_seq
-	processedAt time.Time
-	stored      bool // a processed_orders or order_reversals row
-	version     int64
-	result      []byte // only for events of the range
+	inbox   bool
+	seq     *int64 // inbox stream_seq
+	stored  bool   // a processed_orders or order_reversals row
+	version int64
+	result  []byte // only for events of the range
 }
 
 type jobRun struct {
@@ -532,11 +531,11 @@ func lookupStored(ctx context.Context, db pgx.Tx, ids, paidOrders, reversals, in
 		return out, nil
 	}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT event_id, stream_seq, processed_at FROM inbox WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT event_id, stream_seq FROM inbox WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
 			var st storedEvent
-			if err := rows.Scan(&id, &st.seq, &st.processedAt); err != nil {
+			if err := rows.Scan(&id, &st.seq); err != nil {
 				return err
 			}
 			st.inbox = true
