@@ -141,7 +141,7 @@ func (p *barProgress) Stage(description string, total int64) {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionFullWidth(),
+		progressbar.OptionSetWidth(30),
 	}
 	if p.bytes {
 		opts = append(opts, progressbar.OptionShowBytes(true))

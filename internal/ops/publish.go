@@ -207,7 +207,9 @@ const ackTimeout = 30 * time.Second
 func (o *Operator) newPipeline(ctx context.Context, opts PublishOptions, rep *PublishReport) *pipeline {
 	p := &pipeline{ctx: ctx, js: o.js, subjects: o.subjects, window: opts.Window, rep: rep}
 	if opts.Rate > 0 {
-		p.limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
+		// A burst of 50 ms worth: waiting for every single event would
+		// sleep in timer ticks coarser than 1/rate and fall short of it.
+		p.limiter = rate.NewLimiter(rate.Limit(opts.Rate), max(1, int(opts.Rate/20)))
 	}
 	return p
 }
