@@ -187,6 +187,11 @@ func (o *Orders) route(ctx context.Context, msg jetstream.Msg) {
 	key := string(ev.CustomerID())
 	if ev.Paid == nil {
 		key = o.customerOfOrder(ctx, string(ev.ReferencedOrderID()))
+	} else if key != "" {
+		// Remember the customer as the sale is routed, not once it is
+		// committed: a return fetched right behind its sale must go to the
+		// same lane, after the sale and before the customer's next events.
+		o.routes.put(string(ev.Paid.ID), key)
 	}
 	it.customer = key
 	if key == "" {
@@ -455,9 +460,6 @@ func (o *Orders) acknowledge(ctx context.Context, batch []item, results []*event
 		outcome := "duplicate"
 		if r := results[i]; r != nil {
 			outcome = r.Status
-			if it.ev.Paid != nil && r.CustomerID != "" {
-				o.routes.put(r.OrderID, r.CustomerID)
-			}
 		}
 		o.metrics.EventSeconds.WithLabelValues(it.ev.Type).Observe(now.Sub(it.received).Seconds())
 		o.metrics.Events.WithLabelValues(it.ev.Type, outcome).Inc()

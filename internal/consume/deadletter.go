@@ -3,6 +3,8 @@ package consume
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"strconv"
 	"time"
 
@@ -47,6 +49,12 @@ type Letter struct {
 func (d *DeadLetterer) Send(ctx context.Context, l Letter) error {
 	h := nats.Header{}
 	for k, vs := range l.Header {
+		if publishControl(k) {
+			// A condition of the original publish (Nats-Expected-Stream…)
+			// would make the DLQ stream refuse the letter; it is kept under
+			// another name.
+			k = originalHeaderPrefix + k
+		}
 		h[k] = append([]string(nil), vs...)
 	}
 	msg := l.Message
@@ -75,6 +83,16 @@ func (d *DeadLetterer) Send(ctx context.Context, l Letter) error {
 		return fmt.Errorf("consume: dead-letter to %s: %w", subject, err)
 	}
 	return nil
+}
+
+// originalHeaderPrefix renames headers that JetStream would act on.
+const originalHeaderPrefix = "Promo-Original-Header-"
+
+// publishControl reports headers that steer a JetStream publish rather than
+// describe the message: expectations, rollups and per-message TTLs.
+func publishControl(name string) bool {
+	name = http.CanonicalHeaderKey(name)
+	return strings.HasPrefix(name, "Nats-Expected-") || name == "Nats-Rollup" || name == "Nats-Ttl"
 }
 
 // LetterFromMsg builds a letter from a JetStream message.

@@ -1,0 +1,38 @@
+package workers
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A return published right behind its sale, and the customer's next sale
+// right behind it, take effect in that order even though the return carries
+// no customer: it is routed to the sale's lane as the sale is routed, not
+// once the sale is committed. (Before, the return could be routed by order
+// id to another lane and race the next sale; the next sale's balance then
+// depended on timing.)
+func TestReturnBehindItsSaleKeepsCustomerOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.startOrders(OrdersHooks{})
+	b.startRelay(OutboxRelayHooks{})
+	var last []string
+	for round := range 10 {
+		c := fmt.Sprintf("rt-%d", round)
+		sale := fmt.Sprintf("%s-sale", c)
+		ret := fmt.Sprintf("%s-ret", c)
+		next := fmt.Sprintf("%s-next", c)
+		b.publish(b.subjects.OrdersPaid(), paidEvent(sale, c, line("1", "food", "2", "10000")), sale)
+		b.publish(b.subjects.OrdersReturned(), []byte(fmt.Sprintf(`{"event_id":%q,"type":"pos.order.returned","occurred_at":"2026-11-24T10:01:00+07:00","company_id":"1","pos_config_id":"1","order":{"id":%q,"original_order_id":%q,"lines":[{"line_id":"1","qty":"1"}]}}`,
+			ret, "r-"+ret, "o-"+sale)), ret)
+		b.publish(b.subjects.OrdersPaid(), paidEvent(next, c, line("1", "food", "1", "5000")), next)
+		last = append(last, next)
+	}
+	rs := b.waitResults(last...)
+	for _, id := range last {
+		// 20 points, 10 clawed back by the return, then 5 more: 15.
+		require.Equal(t, "15", rs[id][0]["points"].(map[string]any)["balance"], id)
+	}
+}
