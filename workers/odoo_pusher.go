@@ -179,11 +179,11 @@ type OdooPusher struct {
 	metrics  *metrics.Metrics
 	log      zerolog.Logger
 
-	cons  jetstream.Consumer
-	holds *orderHolds
-	slots chan struct{}
-	lanes []chan *pushItem
-	held  heldMsgs
+	cons    jetstream.Consumer
+	holds   *orderHolds
+	fetcher *consume.Fetcher
+	lanes   []chan *pushItem
+	held    heldMsgs
 
 	stopFetch context.CancelFunc
 	stopWork  context.CancelFunc
@@ -247,7 +247,8 @@ func (p *OdooPusher) Start(ctx context.Context) error {
 	// Slots: each lane may hold a few results queued behind the one it
 	// pushes; more would only wait (and keep their InProgress beats busy).
 	slots := p.cfg.Concurrency * 8
-	p.slots = make(chan struct{}, slots)
+	p.fetcher = consume.NewFetcher(p.cons, slots, p.log,
+		jetstream.PullMaxMessages(max(2, p.cfg.Concurrency)), jetstream.PullPriorityGroup(odooPriorityGroup))
 	p.lanes = make([]chan *pushItem, p.cfg.Concurrency)
 	for i := range p.lanes {
 		p.lanes[i] = make(chan *pushItem, slots)
@@ -327,50 +328,11 @@ func (p *OdooPusher) unpin() {
 	}
 }
 
-// fetch pulls results while a slot is free, like consume.Fetcher, with the
-// consumer's priority group.
+// fetch pulls results while a slot is free, with the consumer's priority
+// group, and routes each to its lane.
 func (p *OdooPusher) fetch(ctx context.Context) error {
-	it, err := p.cons.Messages(jetstream.PullMaxMessages(max(2, p.cfg.Concurrency)),
-		jetstream.PullPriorityGroup(odooPriorityGroup))
-	if err != nil {
-		return fmt.Errorf("odoo pusher: start pulling: %w", err)
-	}
-	stop := context.AfterFunc(ctx, it.Drain)
-	defer stop()
-	defer it.Stop()
-	nakBuffered := func() {
-		it.Drain()
-		for {
-			msg, err := it.Next()
-			if err != nil {
-				return
-			}
-			_ = msg.Nak()
-		}
-	}
 	var last time.Time
-	for {
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			nakBuffered()
-			return nil
-		}
-		msg, err := it.Next()
-		if err != nil {
-			<-p.slots
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			p.log.Warn().Err(err).Msg("pull consumer error; continuing")
-			continue
-		}
-		if ctx.Err() != nil {
-			<-p.slots
-			_ = msg.Nak()
-			nakBuffered()
-			return nil
-		}
+	return p.fetcher.Run(ctx, func(msg jetstream.Msg) {
 		// After a silence as long as PinnedTTL another process may have
 		// held the pin and changed the holds: read them again before
 		// routing anything.
@@ -382,7 +344,7 @@ func (p *OdooPusher) fetch(ctx context.Context) error {
 		}
 		last = now
 		p.route(msg)
-	}
+	})
 }
 
 // route reads the order ids of a result and queues it on its key's lane.
@@ -546,7 +508,7 @@ func (p *OdooPusher) settle(it *pushItem, outcome string, err error) {
 	p.metrics.OdooPushes.WithLabelValues(outcome).Inc()
 	p.logItem(it).Str("outcome", outcome).Msg("result settled")
 	p.held.remove(it.msg)
-	<-p.slots
+	p.fetcher.Release()
 }
 
 func (p *OdooPusher) logItem(it *pushItem) *zerolog.Event {

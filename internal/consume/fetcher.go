@@ -15,16 +15,20 @@ type Fetcher struct {
 	cons  jetstream.Consumer
 	slots chan struct{}
 	log   zerolog.Logger
-	// PrefetchMessages is how many messages the client buffers ahead.
-	prefetch int
+	opts  []jetstream.PullMessagesOpt
 }
 
-// NewFetcher returns a Fetcher with the given number of slots.
-func NewFetcher(cons jetstream.Consumer, slots int, log zerolog.Logger) *Fetcher {
+// NewFetcher returns a Fetcher with the given number of slots. Without
+// options the client buffers up to half the slots ahead (16 to 1024
+// messages); opts replace that (a priority group, a smaller buffer).
+func NewFetcher(cons jetstream.Consumer, slots int, log zerolog.Logger, opts ...jetstream.PullMessagesOpt) *Fetcher {
 	if slots < 1 {
 		slots = 1
 	}
-	return &Fetcher{cons: cons, slots: make(chan struct{}, slots), log: log, prefetch: min(max(slots/2, 16), 1024)}
+	if len(opts) == 0 {
+		opts = []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(min(max(slots/2, 16), 1024))}
+	}
+	return &Fetcher{cons: cons, slots: make(chan struct{}, slots), log: log, opts: opts}
 }
 
 // Release frees the slot of one delivered message. Call it once per
@@ -35,7 +39,7 @@ func (f *Fetcher) Release() { <-f.slots }
 // already buffered by the client but not delivered are naked so that another
 // worker takes them at once.
 func (f *Fetcher) Run(ctx context.Context, deliver func(jetstream.Msg)) error {
-	it, err := f.cons.Messages(jetstream.PullMaxMessages(f.prefetch))
+	it, err := f.cons.Messages(f.opts...)
 	if err != nil {
 		return fmt.Errorf("consume: start pulling: %w", err)
 	}
