@@ -146,19 +146,7 @@ func (b *bundle) publish(subject string, data []byte, msgID string) uint64 {
 
 // streamMsgs reads every message of a stream.
 func (b *bundle) streamMsgs(stream string) []jetstream.RawStreamMsg {
-	s, err := b.js.Stream(b.ctx, stream)
-	require.NoError(b.t, err)
-	info, err := s.Info(b.ctx)
-	require.NoError(b.t, err)
-	var out []jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(b.ctx, seq)
-		if err != nil {
-			continue // deleted
-		}
-		out = append(out, *m)
-	}
-	return out
+	return testnats.StreamMessages(b.t, b.js, stream)
 }
 
 // results returns the order results on PROMO_RESULTS by causation id.

@@ -104,19 +104,7 @@ func (b *bundle) publish(body []byte) uint64 {
 
 // messages reads every message of a stream.
 func (b *bundle) messages(stream string) []jetstream.RawStreamMsg {
-	s, err := b.js.Stream(b.ctx, stream)
-	require.NoError(b.t, err)
-	info, err := s.Info(b.ctx)
-	require.NoError(b.t, err)
-	var out []jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(b.ctx, seq)
-		if err != nil {
-			continue // deleted
-		}
-		out = append(out, *m)
-	}
-	return out
+	return testnats.StreamMessages(b.t, b.js, stream)
 }
 
 // results maps causation id to the order results published for it.

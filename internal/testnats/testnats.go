@@ -14,6 +14,8 @@
 package testnats
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -62,4 +64,25 @@ func (s *Server) JetStream(t testing.TB) jetstream.JetStream {
 	js, err := jetstream.New(s.Conn(t))
 	require.NoError(t, err)
 	return js
+}
+
+// StreamMessages returns every message stored in a stream, in sequence
+// order (deleted ones skipped), for tests that check what was published.
+func StreamMessages(t testing.TB, js jetstream.JetStream, stream string) []jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	s, err := js.Stream(ctx, stream)
+	require.NoError(t, err)
+	info, err := s.Info(ctx)
+	require.NoError(t, err)
+	var out []jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted
+		}
+		require.NoError(t, err)
+		out = append(out, *m)
+	}
+	return out
 }
