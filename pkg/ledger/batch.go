@@ -62,8 +62,11 @@ type Batch struct {
 	cat      *rules.Catalog
 	counters *ProgramCounters
 	ran      bool
-	lock     []string   // customers to lock first (LockCustomers)
-	next     *pgx.Batch // statements to send with the next round trip
+	lock     []string // customers to lock first (LockCustomers)
+	// locked holds the accounts of the locked customers as they were read
+	// when locked, until the customer is loaded (or a reversal changes it).
+	locked map[string]*accountRow
+	next   *pgx.Batch // statements to send with the next round trip
 
 	customers map[string]*cachedCustomer
 	orders    map[string]string // paid order id → event id, for the paid events of this batch
@@ -114,18 +117,19 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 	}
 	b.span(evs)
 	b.next = &pgx.Batch{}
-	// The statements of a batch look rows up by arrays of keys (= ANY($1),
-	// unnest) in tables that grow fast from empty. After five runs
-	// PostgreSQL reuses a generic plan for a prepared statement; chosen
-	// while a table was small it is a sequential scan, which then reads the
-	// whole table for every batch until autovacuum analyzes it (a 30 s
-	// load test from an empty database ran at half speed). Every lookup of
-	// a batch has an index: sequential scans are ruled out for the
-	// transaction, and plans stay cached (forcing custom plans instead
-	// costs a planning per statement per transaction, which small
-	// transactions feel).
-	b.next.Queue(`SELECT set_config('enable_seqscan', 'off', true)`)
-	queueLockCustomers(b.next, b.lock)
+	// Plans. The statements of a batch look rows up by arrays of keys
+	// (= ANY($1), unnest) in tables that grow fast from empty. Left to
+	// itself, PostgreSQL plans a prepared statement anew on every run while
+	// the plan for the run's arrays looks cheaper than a generic one, which
+	// for small transactions is always (a third of the server's CPU at one
+	// or two events a transaction), and once it keeps a generic plan, that
+	// plan may be a sequential scan chosen while a table was small, which
+	// then reads the whole table for every batch until autovacuum analyzes
+	// it (a 30 s load test from an empty database ran at half speed). Every
+	// lookup of a batch has an index: the transaction rules sequential
+	// scans out and always uses the cached generic plans, index scans.
+	b.next.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	b.queueLock(b.next)
 	results := make([]*events.OrderResult, len(evs))
 	for i := 0; i < len(evs); {
 		ev := evs[i].Event
@@ -144,6 +148,7 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 			}
 			if res != nil && res.CustomerID != "" {
 				delete(b.customers, res.CustomerID)
+				delete(b.locked, res.CustomerID) // its account as locked is stale
 			}
 			results[i] = res
 			i++
@@ -239,34 +244,40 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 
 	pb := b.nextBatch()
 	inserted := make(map[string]bool, len(ids))
+	seen := map[string]string{}
+	// The inbox rows, and the order ids already processed: rows with an
+	// event id are order ids, the others inserted event ids.
 	pb.Queue(`
-		INSERT INTO inbox (event_id, event_type, stream_seq)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-		ON CONFLICT (event_id) DO NOTHING
-		RETURNING event_id`, ids, types, seqs).Query(func(rows pgx.Rows) error {
+		WITH ins AS (
+			INSERT INTO inbox (event_id, event_type, stream_seq)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+			ON CONFLICT (event_id) DO NOTHING
+			RETURNING event_id
+		)
+		SELECT event_id, NULL::text FROM ins
+		UNION ALL
+		SELECT order_id, event_id FROM processed_orders WHERE order_id = ANY($4)`,
+		ids, types, seqs, orderIDs).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
-			if err := rows.Scan(&id); err != nil {
+			var event *string
+			if err := rows.Scan(&id, &event); err != nil {
 				return err
 			}
-			inserted[id] = true
+			if event == nil {
+				inserted[id] = true
+			} else {
+				seen[id] = *event
+			}
 		}
 		return rows.Err()
 	})
-	seen := map[string]string{}
-	pb.Queue(`SELECT order_id, event_id FROM processed_orders WHERE order_id = ANY($1)`, orderIDs).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var order, event string
-			if err := rows.Scan(&order, &event); err != nil {
-				return err
-			}
-			seen[order] = event
-		}
-		return rows.Err()
-	})
-	b.queueCustomerLoads(pb, sortedUnique(newCust))
+	loads := b.queueCustomerLoads(pb, sortedUnique(newCust))
 	b.counters.queueLoad(pb, b.globalPrograms)
 	if err := runBatch(ctx, b.tx, pb, "read state of a batch"); err != nil {
+		return err
+	}
+	if err := loads(); err != nil {
 		return err
 	}
 

@@ -62,99 +62,120 @@ func (c *cachedCustomer) stateAt(cat *rules.Catalog, t time.Time) *customerState
 	return st
 }
 
-// queueCustomerLoads adds to pb the reads of the given customers (sorted,
-// none cached yet), with their accounts created when missing and locked in
-// id order, as LockCustomers does.
-func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) {
-	if len(ids) == 0 {
+// accountRow is an accounts row as a batch reads it.
+type accountRow struct {
+	path     *string
+	debt     dec.Decimal
+	openedAt *time.Time
+}
+
+func scanAccounts(into map[string]*accountRow) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			var a accountRow
+			if err := rows.Scan(&id, &a.path, &a.debt, &a.openedAt); err != nil {
+				return err
+			}
+			into[id] = &a
+		}
+		return rows.Err()
+	}
+}
+
+// lockSQL creates the accounts of the customers missing one and locks them
+// all in one global order (see LockCustomers), reading them as it goes.
+const lockSQL = `SELECT customer_id, path, debt, opened_at FROM accounts WHERE customer_id = ANY($1) ORDER BY customer_id COLLATE "C" FOR UPDATE`
+
+// queueLock adds to pb the locks LockCustomers asked for.
+func (b *Batch) queueLock(pb *pgx.Batch) {
+	if len(b.lock) == 0 {
 		return
 	}
+	b.locked = make(map[string]*accountRow, len(b.lock))
+	pb.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
+		ON CONFLICT (customer_id) DO NOTHING`, b.lock)
+	pb.Queue(lockSQL, b.lock).Query(scanAccounts(b.locked))
+}
+
+// stateSQL reads the rest of the customers' state in one statement: lots
+// ('l'), levels ('m'), spend entries ('s', only with membership: $5) and
+// uses of programs with uses_per_customer ('u').
+const stateSQL = `
+	SELECT 'l', customer_id, lot_id, order_id, earned_at, available_at, expires_at, original, remaining, NULL::bigint
+	FROM point_lots
+	WHERE customer_id = ANY($1) AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)
+	UNION ALL
+	SELECT 'm', customer_id, path, level, since, NULL, NULL, NULL, NULL, NULL
+	FROM member_levels WHERE customer_id = ANY($1)
+	UNION ALL
+	SELECT 's', customer_id, NULL, NULL, spent_at, NULL, NULL, amount, NULL, NULL
+	FROM spend_entries WHERE $5 AND customer_id = ANY($1) AND spent_at > $3 AND spent_at <= $4
+	UNION ALL
+	SELECT 'u', customer_id, program_id, NULL, NULL, NULL, NULL, NULL, NULL, uses
+	FROM program_customer_usage WHERE customer_id = ANY($1) AND program_id = ANY($6)`
+
+// queueCustomerLoads adds to pb the reads of the given customers (sorted,
+// none cached yet). The accounts of customers locked with the batch were
+// read then; the others are created when missing and locked in id order
+// here. Call done once pb has run.
+func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() error) {
+	if len(ids) == 0 {
+		return func() error { return nil }
+	}
+	var unlocked []string
 	for _, id := range ids {
 		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[string]int64{}}
+		if _, ok := b.locked[id]; !ok {
+			unlocked = append(unlocked, id)
+		}
 	}
-	pb.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
-		ON CONFLICT (customer_id) DO NOTHING`, ids)
-	pb.Queue(`SELECT customer_id, path, debt, opened_at FROM accounts WHERE customer_id = ANY($1) ORDER BY customer_id COLLATE "C" FOR UPDATE`, ids).
-		Query(func(rows pgx.Rows) error {
-			n := 0
-			for rows.Next() {
-				var id string
-				var path *string
-				var debt dec.Decimal
-				var opened *time.Time
-				if err := rows.Scan(&id, &path, &debt, &opened); err != nil {
-					return err
-				}
-				c := b.customers[id]
-				c.path, c.debt, c.openedAt = path, debt, opened
-				n++
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if n != len(ids) {
-				return fmt.Errorf("%d of %d accounts found", n, len(ids))
-			}
-			return nil
-		})
-	pb.Queue(`SELECT customer_id, path, level, since FROM member_levels WHERE customer_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+	accounts := b.locked
+	if len(unlocked) > 0 {
+		accounts = make(map[string]*accountRow, len(ids))
+		for id, a := range b.locked {
+			accounts[id] = a
+		}
+		pb.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
+			ON CONFLICT (customer_id) DO NOTHING`, unlocked)
+		pb.Queue(lockSQL, unlocked).Query(scanAccounts(accounts))
+	}
+	pb.Queue(stateSQL, ids, b.from, b.spendFrom, b.until, b.cat.Membership != nil, b.perCustomerPrograms).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			var id, path string
-			var r levelRow
-			if err := rows.Scan(&id, &path, &r.Level, &r.Since); err != nil {
+			var kind, id string
+			var s1, s2 *string
+			var t1, t2, t3 *time.Time
+			var n1, n2 *dec.Decimal
+			var uses *int64
+			if err := rows.Scan(&kind, &id, &s1, &s2, &t1, &t2, &t3, &n1, &n2, &uses); err != nil {
 				return err
 			}
-			b.customers[id].levels[path] = r
+			c := b.customers[id]
+			switch kind {
+			case "l":
+				c.lots = append(c.lots, &lot{ID: *s1, CustomerID: id, OrderID: *s2, EarnedAt: *t1, AvailableAt: *t2, ExpiresAt: t3,
+					Original: *n1, Remaining: *n2})
+			case "m":
+				c.levels[*s1] = levelRow{Level: *s2, Since: *t1}
+			case "s":
+				c.spend = append(c.spend, spendEntry{at: *t1, amount: *n1})
+			case "u":
+				c.uses[*s1] = *uses
+			}
 		}
 		return rows.Err()
 	})
-	pb.Queue(`SELECT `+lotColumns+` FROM point_lots
-		WHERE customer_id = ANY($1) AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)`, ids, b.from).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				l, err := scanLot(rows)
-				if err != nil {
-					return err
-				}
-				c := b.customers[l.CustomerID]
-				c.lots = append(c.lots, l)
+	return func() error {
+		for _, id := range ids {
+			a := accounts[id]
+			if a == nil {
+				return fmt.Errorf("ledger: account of customer %s not found", id)
 			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			for _, id := range ids {
-				sortFEFO(b.customers[id].lots)
-			}
-			return nil
-		})
-	if b.cat.Membership != nil {
-		pb.Queue(`SELECT customer_id, spent_at, amount FROM spend_entries
-			WHERE customer_id = ANY($1) AND spent_at > $2 AND spent_at <= $3`, ids, b.spendFrom, b.until).
-			Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					var id string
-					var e spendEntry
-					if err := rows.Scan(&id, &e.at, &e.amount); err != nil {
-						return err
-					}
-					c := b.customers[id]
-					c.spend = append(c.spend, e)
-				}
-				return rows.Err()
-			})
-	}
-	if len(b.perCustomerPrograms) > 0 {
-		pb.Queue(`SELECT program_id, customer_id, uses FROM program_customer_usage WHERE customer_id = ANY($1) AND program_id = ANY($2)`,
-			ids, b.perCustomerPrograms).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var program, id string
-				var n int64
-				if err := rows.Scan(&program, &id, &n); err != nil {
-					return err
-				}
-				b.customers[id].uses[program] = n
-			}
-			return rows.Err()
-		})
+			c := b.customers[id]
+			c.path, c.debt, c.openedAt = a.path, a.debt, a.openedAt
+			sortFEFO(c.lots)
+			delete(b.locked, id) // from now on the cache is the truth
+		}
+		return nil
 	}
 }

@@ -44,21 +44,98 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 	return check()
 }
 
-// queue adds a statement per table with pending rows to pb and empties w.
-// New lots go in before the changes of remainders, which may concern them.
+// writeSQL is every write of a flush in one statement: a statement costs
+// PostgreSQL about as much as a few dozen rows, and a transaction of one
+// or two events (the common case at moderate load) has a dozen tables to
+// write. Each data-modifying CTE takes the rows of one table (none: its
+// arrays are empty). Sibling CTEs see the same snapshot, not each other's
+// rows, so a lot created in this flush is inserted with its remaining as of
+// now rather than changed afterwards; no row is written by two CTEs.
+// Serial ids follow stream order (ORDER BY n).
+const writeSQL = `
+WITH program_uses AS (
+	INSERT INTO order_program_uses (order_id, program_id, customer_id, discount)
+	SELECT o, p, NULLIF(c, ''), d FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(o, p, c, d)
+), customer_uses AS (
+	INSERT INTO program_customer_usage AS p (program_id, customer_id, uses)
+	SELECT * FROM unnest($5::text[], $6::text[], $7::bigint[])
+	ON CONFLICT (program_id, customer_id) DO UPDATE SET uses = p.uses + excluded.uses
+), account_changes AS (
+	UPDATE accounts a SET path = u.path, debt = u.debt, opened_at = COALESCE(a.opened_at, u.opened_at)
+	FROM unnest($8::text[], $9::text[], $10::numeric[], $11::timestamptz[]) AS u(id, path, debt, opened_at)
+	WHERE a.customer_id = u.id
+), levels AS (
+	INSERT INTO member_levels AS m (customer_id, path, level, since)
+	SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::timestamptz[])
+	ON CONFLICT (customer_id, path) DO UPDATE SET level = excluded.level, since = excluded.since
+), history AS (
+	INSERT INTO level_history (customer_id, path, previous_level, level, changed_at, reason, event_id)
+	SELECT c, p, prev, l, at, why, e
+	FROM unnest($16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::text[], $22::text[])
+	     WITH ORDINALITY AS h(c, p, prev, l, at, why, e, n)
+	ORDER BY n
+), consumptions AS (
+	INSERT INTO point_consumptions (order_id, seq, lot_id, amount)
+	SELECT * FROM unnest($23::text[], $24::int[], $25::text[], $26::numeric[])
+), new_lots AS (
+	INSERT INTO point_lots (lot_id, customer_id, order_id, earned_at, available_at, expires_at, original, remaining)
+	SELECT * FROM unnest($27::text[], $28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[], $32::timestamptz[], $33::numeric[], $34::numeric[])
+), lot_changes AS (
+	UPDATE point_lots l SET remaining = l.remaining + d.delta
+	FROM unnest($35::text[], $36::numeric[]) AS d(id, delta)
+	WHERE l.lot_id = d.id
+), entries AS (
+	INSERT INTO ledger_entries (customer_id, kind, amount, lot_id, order_id, event_id, occurred_at)
+	SELECT c, k, a, NULLIF(l, ''), NULLIF(o, ''), e, t
+	FROM unnest($37::text[], $38::text[], $39::numeric[], $40::text[], $41::text[], $42::text[], $43::timestamptz[])
+	     WITH ORDINALITY AS j(c, k, a, l, o, e, t, n)
+	ORDER BY n
+), spend AS (
+	INSERT INTO spend_entries (customer_id, order_id, event_id, spent_at, amount)
+	SELECT c, o, e, t, a
+	FROM unnest($44::text[], $45::text[], $46::text[], $47::timestamptz[], $48::numeric[]) WITH ORDINALITY AS s(c, o, e, t, a, n)
+	ORDER BY n
+), orders AS (
+	INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
+	SELECT o, e, c, t, s, $49, r, pe, pr
+	FROM unnest($50::text[], $51::text[], $52::text[], $53::timestamptz[], $54::text[], $55::jsonb[], $56::numeric[], $57::numeric[])
+	     AS u(o, e, c, t, s, r, pe, pr)
+), results AS (
+	INSERT INTO outbox (event_id, subject, payload)
+	SELECT e, $58, p FROM unnest($59::text[], $60::bytea[]) WITH ORDINALITY AS u(e, p, n)
+	ORDER BY n
+	ON CONFLICT (event_id) DO NOTHING
+)
+SELECT pg_notify('` + OutboxChannel + `', '') WHERE cardinality($59::text[]) > 0`
+
+// queue adds the statement writing the pending rows to pb, if there are
+// any, and empties w.
 func (w *batchWrites) queue(pb *pgx.Batch, catalogVersion int64, resultsSubject string) {
-	w.programUses.queue(pb)
-	w.customerUses.queue(pb)
-	w.accounts.queue(pb)
-	w.levels.queue(pb)
-	w.history.queue(pb)
-	w.consumptions.queue(pb)
-	w.lots.queue(pb)
-	w.lotDeltas.queue(pb)
-	w.entries.queue(pb)
-	w.spend.queue(pb)
-	w.orders.queue(pb, catalogVersion)
-	w.outbox.queue(pb, resultsSubject)
+	if w.empty() {
+		return
+	}
+	args := make([]any, 0, 60)
+	args = w.programUses.appendArgs(args)
+	args = w.customerUses.appendArgs(args)
+	args = w.accounts.appendArgs(args)
+	args = w.levels.appendArgs(args)
+	args = w.history.appendArgs(args)
+	args = w.consumptions.appendArgs(args)
+	args = w.lots.appendArgs(args)
+	args = w.lotDeltas.appendArgs(args, w.lots.inserted)
+	args = w.entries.appendArgs(args)
+	args = w.spend.appendArgs(args)
+	args = w.orders.appendArgs(args, catalogVersion)
+	args = w.outbox.appendArgs(args, resultsSubject)
+	pb.Queue(writeSQL, args...)
+	*w = batchWrites{}
+}
+
+func (w *batchWrites) empty() bool {
+	return len(w.programUses.orders) == 0 && len(w.customerUses.keys) == 0 && len(w.accounts.customers) == 0 &&
+		len(w.levels.keys) == 0 && len(w.history.customers) == 0 && len(w.consumptions.orders) == 0 &&
+		len(w.lots.lots) == 0 && len(w.lotDeltas.ids) == 0 && len(w.entries.customers) == 0 &&
+		len(w.spend.customers) == 0 && len(w.orders.orders) == 0 && len(w.outbox.ids) == 0
 }
 
 // programUseRows are order_program_uses rows.
@@ -74,15 +151,8 @@ func (r *programUseRows) add(orderID, programID, customerID string, discount dec
 	r.discounts = append(r.discounts, discount.String())
 }
 
-func (r *programUseRows) queue(pb *pgx.Batch) {
-	if len(r.orders) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO order_program_uses (order_id, program_id, customer_id, discount)
-		SELECT o, p, NULLIF(c, ''), d FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(o, p, c, d)`,
-		r.orders, r.programs, r.customers, r.discounts)
-	*r = programUseRows{}
+func (r *programUseRows) appendArgs(args []any) []any {
+	return append(args, r.orders, r.programs, r.customers, r.discounts)
 }
 
 // customerUseCounts are the uses to add to program_customer_usage, summed
@@ -105,22 +175,14 @@ func (r *customerUseCounts) add(programID, customerID string) {
 	r.n[k]++
 }
 
-func (r *customerUseCounts) queue(pb *pgx.Batch) {
-	if len(r.keys) == 0 {
-		return
-	}
+func (r *customerUseCounts) appendArgs(args []any) []any {
 	programs := make([]string, len(r.keys))
 	customers := make([]string, len(r.keys))
 	counts := make([]int64, len(r.keys))
 	for i, k := range r.keys {
 		programs[i], customers[i], counts[i] = k.program, k.customer, r.n[k]
 	}
-	pb.Queue(`
-		INSERT INTO program_customer_usage AS p (program_id, customer_id, uses)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-		ON CONFLICT (program_id, customer_id) DO UPDATE SET uses = p.uses + excluded.uses`,
-		programs, customers, counts)
-	*r = customerUseCounts{}
+	return append(args, programs, customers, counts)
 }
 
 // accountRows are the accounts changed, written with their final state.
@@ -133,10 +195,7 @@ func (r *accountRows) touch(c *cachedCustomer) {
 	}
 }
 
-func (r *accountRows) queue(pb *pgx.Batch) {
-	if len(r.customers) == 0 {
-		return
-	}
+func (r *accountRows) appendArgs(args []any) []any {
 	n := len(r.customers)
 	ids := make([]string, n)
 	paths := make([]*string, n)
@@ -146,11 +205,7 @@ func (r *accountRows) queue(pb *pgx.Batch) {
 		ids[i], paths[i], debts[i], opened[i] = c.id, c.path, c.debt.String(), c.openedAt
 		c.accountDirty = false
 	}
-	pb.Queue(`
-		UPDATE accounts a SET path = u.path, debt = u.debt, opened_at = COALESCE(a.opened_at, u.opened_at)
-		FROM unnest($1::text[], $2::text[], $3::numeric[], $4::timestamptz[]) AS u(id, path, debt, opened_at)
-		WHERE a.customer_id = u.id`, ids, paths, debts, opened)
-	*r = accountRows{}
+	return append(args, ids, paths, debts, opened)
 }
 
 // levelRows are the member_levels rows changed, written with their final
@@ -176,10 +231,7 @@ func (r *levelRows) touch(c *cachedCustomer, path string) {
 	}
 }
 
-func (r *levelRows) queue(pb *pgx.Batch) {
-	if len(r.keys) == 0 {
-		return
-	}
+func (r *levelRows) appendArgs(args []any) []any {
 	n := len(r.keys)
 	ids, paths, levels := make([]string, n), make([]string, n), make([]string, n)
 	since := make([]time.Time, n)
@@ -187,12 +239,7 @@ func (r *levelRows) queue(pb *pgx.Batch) {
 		row := k.c.levels[k.path]
 		ids[i], paths[i], levels[i], since[i] = k.c.id, k.path, row.Level, row.Since
 	}
-	pb.Queue(`
-		INSERT INTO member_levels AS m (customer_id, path, level, since)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-		ON CONFLICT (customer_id, path) DO UPDATE SET level = excluded.level, since = excluded.since`,
-		ids, paths, levels, since)
-	*r = levelRows{}
+	return append(args, ids, paths, levels, since)
 }
 
 // historyRows are level_history rows.
@@ -218,18 +265,8 @@ func (r *historyRows) add(lc levelChange) {
 	r.eventID = append(r.eventID, lc.eventID)
 }
 
-func (r *historyRows) queue(pb *pgx.Batch) {
-	if len(r.customers) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO level_history (customer_id, path, previous_level, level, changed_at, reason, event_id)
-		SELECT c, p, prev, l, at, why, e
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
-		     WITH ORDINALITY AS h(c, p, prev, l, at, why, e, n)
-		ORDER BY n`,
-		r.customers, r.paths, r.previous, r.levels, r.at, r.reasons, r.eventID)
-	*r = historyRows{}
+func (r *historyRows) appendArgs(args []any) []any {
+	return append(args, r.customers, r.paths, r.previous, r.levels, r.at, r.reasons, r.eventID)
 }
 
 // consumptionRows are point_consumptions rows.
@@ -247,47 +284,38 @@ func (r *consumptionRows) add(orderID string, seq int32, lotID string, amount de
 	r.amounts = append(r.amounts, amount.String())
 }
 
-func (r *consumptionRows) queue(pb *pgx.Batch) {
-	if len(r.orders) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO point_consumptions (order_id, seq, lot_id, amount)
-		SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::numeric[])`,
-		r.orders, r.seqs, r.lots, r.amounts)
-	*r = consumptionRows{}
+func (r *consumptionRows) appendArgs(args []any) []any {
+	return append(args, r.orders, r.seqs, r.lots, r.amounts)
 }
 
-// lotRows are new point_lots rows, inserted with remaining = original as
-// queueNewLot does; later redemptions in the batch come as lotDeltas.
+// lotRows are the lots created since the last flush. They are inserted
+// with their remaining as of the flush: redemptions of the batch that took
+// from them are not written as changes (see writeSQL).
 type lotRows struct {
-	ids, customers, orders []string
-	earned, available      []time.Time
-	expires                []*time.Time
-	originals              []string
+	lots     []*lot
+	inserted map[string]bool
 }
 
 func (r *lotRows) add(l *lot) {
-	r.ids = append(r.ids, l.ID)
-	r.customers = append(r.customers, l.CustomerID)
-	r.orders = append(r.orders, l.OrderID)
-	r.earned = append(r.earned, l.EarnedAt)
-	r.available = append(r.available, l.AvailableAt)
-	r.expires = append(r.expires, l.ExpiresAt)
-	r.originals = append(r.originals, l.Original.String())
+	if r.inserted == nil {
+		r.inserted = map[string]bool{}
+	}
+	r.lots = append(r.lots, l)
+	r.inserted[l.ID] = true
 }
 
-func (r *lotRows) queue(pb *pgx.Batch) {
-	if len(r.ids) == 0 {
-		return
+func (r *lotRows) appendArgs(args []any) []any {
+	n := len(r.lots)
+	ids, customers, orders := make([]string, n), make([]string, n), make([]string, n)
+	earned, available := make([]time.Time, n), make([]time.Time, n)
+	expires := make([]*time.Time, n)
+	originals, remaining := make([]string, n), make([]string, n)
+	for i, l := range r.lots {
+		ids[i], customers[i], orders[i] = l.ID, l.CustomerID, l.OrderID
+		earned[i], available[i], expires[i] = l.EarnedAt, l.AvailableAt, l.ExpiresAt
+		originals[i], remaining[i] = l.Original.String(), l.Remaining.String()
 	}
-	pb.Queue(`
-		INSERT INTO point_lots (lot_id, customer_id, order_id, earned_at, available_at, expires_at, original, remaining)
-		SELECT id, c, o, e, a, x, n, n
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::numeric[])
-		     AS l(id, c, o, e, a, x, n)`,
-		r.ids, r.customers, r.orders, r.earned, r.available, r.expires, r.originals)
-	*r = lotRows{}
+	return append(args, ids, customers, orders, earned, available, expires, originals, remaining)
 }
 
 // lotDeltas are changes of lots' remaining, summed per lot.
@@ -308,19 +336,17 @@ func (r *lotDeltas) add(lotID string, delta dec.Decimal) {
 	r.deltas[lotID] = dec.Add(cur, delta)
 }
 
-func (r *lotDeltas) queue(pb *pgx.Batch) {
-	if len(r.ids) == 0 {
-		return
+// appendArgs leaves out the lots inserted by the same statement.
+func (r *lotDeltas) appendArgs(args []any, inserted map[string]bool) []any {
+	ids := make([]string, 0, len(r.ids))
+	deltas := make([]string, 0, len(r.ids))
+	for _, id := range r.ids {
+		if !inserted[id] {
+			ids = append(ids, id)
+			deltas = append(deltas, r.deltas[id].String())
+		}
 	}
-	deltas := make([]string, len(r.ids))
-	for i, id := range r.ids {
-		deltas[i] = r.deltas[id].String()
-	}
-	pb.Queue(`
-		UPDATE point_lots l SET remaining = l.remaining + d.delta
-		FROM unnest($1::text[], $2::numeric[]) AS d(id, delta)
-		WHERE l.lot_id = d.id`, r.ids, deltas)
-	*r = lotDeltas{}
+	return append(args, ids, deltas)
 }
 
 // entryRows are ledger_entries rows.
@@ -340,18 +366,8 @@ func (r *entryRows) add(j *journal, i int) {
 	r.at = append(r.at, j.at)
 }
 
-func (r *entryRows) queue(pb *pgx.Batch) {
-	if len(r.customers) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO ledger_entries (customer_id, kind, amount, lot_id, order_id, event_id, occurred_at)
-		SELECT c, k, a, NULLIF(l, ''), NULLIF(o, ''), e, t
-		FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-		     WITH ORDINALITY AS j(c, k, a, l, o, e, t, n)
-		ORDER BY n`,
-		r.customers, r.kinds, r.amounts, r.lots, r.orders, r.events, r.at)
-	*r = entryRows{}
+func (r *entryRows) appendArgs(args []any) []any {
+	return append(args, r.customers, r.kinds, r.amounts, r.lots, r.orders, r.events, r.at)
 }
 
 // spendRows are spend_entries rows.
@@ -369,17 +385,8 @@ func (r *spendRows) add(customerID, orderID, eventID string, at time.Time, amoun
 	r.amounts = append(r.amounts, amount.String())
 }
 
-func (r *spendRows) queue(pb *pgx.Batch) {
-	if len(r.customers) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO spend_entries (customer_id, order_id, event_id, spent_at, amount)
-		SELECT c, o, e, t, a
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[]) WITH ORDINALITY AS s(c, o, e, t, a, n)
-		ORDER BY n`,
-		r.customers, r.orders, r.events, r.at, r.amounts)
-	*r = spendRows{}
+func (r *spendRows) appendArgs(args []any) []any {
+	return append(args, r.customers, r.orders, r.events, r.at, r.amounts)
 }
 
 // orderRows are processed_orders rows.
@@ -403,17 +410,8 @@ func (r *orderRows) add(orderID, eventID string, customerID *string, at time.Tim
 	r.redeemed = append(r.redeemed, redeemed.String())
 }
 
-func (r *orderRows) queue(pb *pgx.Batch, catalogVersion int64) {
-	if len(r.orders) == 0 {
-		return
-	}
-	pb.Queue(`
-		INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
-		SELECT o, e, c, t, s, $6, r, pe, pr
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $7::jsonb[], $8::numeric[], $9::numeric[])
-		     AS u(o, e, c, t, s, r, pe, pr)`,
-		r.orders, r.events, r.customers, r.at, r.statuses, catalogVersion, r.results, r.earned, r.redeemed)
-	*r = orderRows{}
+func (r *orderRows) appendArgs(args []any, catalogVersion int64) []any {
+	return append(args, catalogVersion, r.orders, r.events, r.customers, r.at, r.statuses, r.results, r.earned, r.redeemed)
 }
 
 // outboxRows are the batch's result events.
@@ -427,19 +425,6 @@ func (r *outboxRows) add(eventID string, payload []byte) {
 	r.payloads = append(r.payloads, payload)
 }
 
-// queue writes the rows in stream order (the relay publishes in id order)
-// and notifies the relay once.
-func (r *outboxRows) queue(pb *pgx.Batch, subject string) {
-	if len(r.ids) == 0 {
-		return
-	}
-	pb.Queue(`
-		WITH ins AS (
-			INSERT INTO outbox (event_id, subject, payload)
-			SELECT e, $2, p FROM unnest($1::text[], $3::bytea[]) WITH ORDINALITY AS u(e, p, n)
-			ORDER BY n
-			ON CONFLICT (event_id) DO NOTHING
-		)
-		SELECT pg_notify('`+OutboxChannel+`', '')`, r.ids, subject, r.payloads)
-	*r = outboxRows{}
+func (r *outboxRows) appendArgs(args []any, subject string) []any {
+	return append(args, subject, r.ids, r.payloads)
 }
