@@ -128,7 +128,11 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 	// it (a 30 s load test from an empty database ran at half speed). Every
 	// lookup of a batch has an index: the transaction rules sequential
 	// scans out and always uses the cached generic plans, index scans.
-	b.next.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`)
+	// (Should a plan be left with no other path, its sequential scan would
+	// carry a prohibitive cost, enough to make PostgreSQL JIT-compile the
+	// statement on every run: jit is off.)
+	b.next.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
+		set_config('jit', 'off', true)`)
 	b.queueLock(b.next)
 	results := make([]*events.OrderResult, len(evs))
 	for i := 0; i < len(evs); {
