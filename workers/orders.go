@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,12 @@ type OrdersConfig struct {
 	Lanes      int // per-customer serial lanes; different customers run in parallel
 	BatchSize  int // most events committed in one transaction
 	MaxDeliver int // deliveries before a retried event is dead-lettered
+	// InFlight is the most transactions the lanes run at once (0:
+	// GOMAXPROCS, at least 2). A lane waiting for its turn keeps queueing,
+	// so when transactions are the bottleneck they grow instead of
+	// multiplying: a transaction costs PostgreSQL about as much for one
+	// event as for fifty.
+	InFlight int
 	// SoftStop is how long Stop lets in-flight batches finish before
 	// cancelling them.
 	SoftStop time.Duration
@@ -74,6 +81,7 @@ type Orders struct {
 	fetcher *consume.Fetcher
 	lanes   []chan item
 	routes  *routeCache
+	txSlots chan struct{} // one per transaction running (OrdersConfig.InFlight)
 
 	stopFetch context.CancelFunc
 	stopWork  context.CancelFunc
@@ -102,10 +110,13 @@ func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, cons jetstream.Consumer, st
 	if cfg.SoftStop <= 0 {
 		cfg.SoftStop = 10 * time.Second
 	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = max(runtime.GOMAXPROCS(0), 2)
+	}
 	return &Orders{
 		cfg: cfg, pool: pool, cons: cons, store: store, catalogs: catalogs, settler: settler,
 		subjects: subjects, metrics: m, log: log.With().Str("worker", "orders").Logger(),
-		routes: newRouteCache(100_000),
+		routes: newRouteCache(100_000), txSlots: make(chan struct{}, cfg.InFlight),
 	}
 }
 
@@ -230,6 +241,9 @@ func (o *Orders) runLane(ctx context.Context, q chan item) {
 	batch := make([]item, 0, o.cfg.BatchSize)
 	for first := range q {
 		batch = append(batch[:0], first)
+		// The batch is filled once a transaction slot is ours: what
+		// arrived while waiting goes in too.
+		o.txSlots <- struct{}{}
 	fill:
 		for len(batch) < o.cfg.BatchSize {
 			select {
@@ -243,6 +257,7 @@ func (o *Orders) runLane(ctx context.Context, q chan item) {
 			}
 		}
 		o.processBatch(ctx, batch)
+		<-o.txSlots
 	}
 }
 
