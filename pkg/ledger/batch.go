@@ -337,7 +337,7 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 	}
 	w := &b.w
 	w.orders.add(orderID, ev.EventID, plan.orderCustomer(ev), t, res.Status, doc, plan.pointsEarned(), plan.pointsRedeemed())
-	w.outbox.add(res.EventID, doc)
+	w.outbox.add(res.EventID)
 	return res, nil
 }
 

@@ -51,7 +51,8 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 // arrays are empty). Sibling CTEs see the same snapshot, not each other's
 // rows, so a lot created in this flush is inserted with its remaining as of
 // now rather than changed afterwards; no row is written by two CTEs.
-// Serial ids follow stream order (ORDER BY n).
+// Serial ids follow stream order (ORDER BY n). Every order stored has its
+// result in the outbox: the documents are sent once ($55), for both.
 const writeSQL = `
 WITH program_uses AS (
 	INSERT INTO order_program_uses (order_id, program_id, customer_id, discount)
@@ -97,12 +98,12 @@ WITH program_uses AS (
 	ORDER BY n
 ), orders AS (
 	INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
-	SELECT o, e, c, t, s, $49, r, pe, pr
-	FROM unnest($50::text[], $51::text[], $52::text[], $53::timestamptz[], $54::text[], $55::jsonb[], $56::numeric[], $57::numeric[])
+	SELECT o, e, c, t, s, $49, convert_from(r, 'UTF8')::jsonb, pe, pr
+	FROM unnest($50::text[], $51::text[], $52::text[], $53::timestamptz[], $54::text[], $55::bytea[], $56::numeric[], $57::numeric[])
 	     AS u(o, e, c, t, s, r, pe, pr)
 ), results AS (
 	INSERT INTO outbox (event_id, subject, payload)
-	SELECT e, $58, p FROM unnest($59::text[], $60::bytea[]) WITH ORDINALITY AS u(e, p, n)
+	SELECT e, $58, r FROM unnest($59::text[], $55::bytea[]) WITH ORDINALITY AS u(e, r, n)
 	ORDER BY n
 	ON CONFLICT (event_id) DO NOTHING
 )
@@ -414,17 +415,16 @@ func (r *orderRows) appendArgs(args []any, catalogVersion int64) []any {
 	return append(args, catalogVersion, r.orders, r.events, r.customers, r.at, r.statuses, r.results, r.earned, r.redeemed)
 }
 
-// outboxRows are the batch's result events.
+// outboxRows are the batch's result events; their payloads are the
+// stored orders' results, in the same order.
 type outboxRows struct {
-	ids      []string
-	payloads [][]byte
+	ids []string
 }
 
-func (r *outboxRows) add(eventID string, payload []byte) {
+func (r *outboxRows) add(eventID string) {
 	r.ids = append(r.ids, eventID)
-	r.payloads = append(r.payloads, payload)
 }
 
 func (r *outboxRows) appendArgs(args []any, subject string) []any {
-	return append(args, subject, r.ids, r.payloads)
+	return append(args, subject, r.ids)
 }
