@@ -116,7 +116,7 @@ func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, cons jetstream.Consumer, st
 	return &Orders{
 		cfg: cfg, pool: pool, cons: cons, store: store, catalogs: catalogs, settler: settler,
 		subjects: subjects, metrics: m, log: log.With().Str("worker", "orders").Logger(),
-		routes: newRouteCache(100_000), txSlots: make(chan struct{}, cfg.InFlight),
+		routes: newRouteCache(16_384), txSlots: make(chan struct{}, cfg.InFlight),
 	}
 }
 
@@ -568,28 +568,34 @@ func retryReason(err error) string {
 }
 
 // routeCache remembers the customer of recent orders so returns and
-// cancellations are routed without a query. Bounded: when full it is
-// cleared, which only costs lookups.
+// cancellations are routed without a query. Bounded, in two generations:
+// when the current one is full it becomes the previous one and the oldest
+// entries go, which only costs lookups.
 type routeCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]string
+	mu        sync.Mutex
+	max       int // entries per generation
+	cur, prev map[string]string
 }
 
-func newRouteCache(max int) *routeCache { return &routeCache{max: max, m: make(map[string]string)} }
+func newRouteCache(max int) *routeCache {
+	return &routeCache{max: max, cur: make(map[string]string), prev: map[string]string{}}
+}
 
 func (c *routeCache) get(k string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, ok := c.m[k]
+	if v, ok := c.cur[k]; ok {
+		return v, true
+	}
+	v, ok := c.prev[k]
 	return v, ok
 }
 
 func (c *routeCache) put(k, v string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		clear(c.m)
+	if len(c.cur) >= c.max {
+		c.prev, c.cur = c.cur, make(map[string]string, c.max)
 	}
-	c.m[k] = v
+	c.cur[k] = v
 }
