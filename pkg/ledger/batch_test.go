@@ -95,10 +95,63 @@ programs:
 `,
 }
 
+// The "paths" scenarios start on a catalog whose default path is "short"
+// (5-day window) and switch half way to one whose default is "long" (20
+// days): customers seen before stay on "short", and every event's windows
+// are summed for both paths.
+const pathsMembership = `
+membership:
+  default_path: %s
+  paths:
+    - id: short
+      qualify: {window_days: 5}
+      retention_days: 3
+      downgrade: one_level
+      levels:
+        - {id: bronze, min: "0"}
+        - {id: silver, min: "60000", discount_percent: "2", points_multiplier: "1.5"}
+        - {id: gold, min: "150000", discount_percent: "5", points_multiplier: "2"}%s
+programs:`
+
+const longPath = `
+    - id: long
+      qualify: {window_days: 20}
+      retention_days: 10
+      downgrade: to_qualified
+      levels:
+        - {id: member, min: "0"}
+        - {id: vip, min: "200000", discount_percent: "4"}`
+
+// withMembership replaces the membership section of the "limits" catalog.
+func withMembership(defaultPath, extraPaths string) string {
+	doc := equivalenceCatalogs["limits"]
+	start := strings.Index(doc, "\nmembership:")
+	end := strings.Index(doc, "\nprograms:")
+	return doc[:start] + fmt.Sprintf(pathsMembership, defaultPath, extraPaths) + doc[end+len("\nprograms:"):]
+}
+
+var (
+	pathsCatalog = withMembership("short", "")
+	nextCatalogs = map[string]string{pathsCatalog: withMembership("long", longPath)}
+)
+
+func init() { equivalenceCatalogs["paths"] = pathsCatalog }
+
 // step is one step of an equivalence scenario: an event, or a job run.
 type step struct {
-	ev   *events.Event
-	jobs time.Time
+	ev      *events.Event
+	jobs    time.Time
+	catalog string // a catalog applied at this step (with no event)
+}
+
+// runStep runs a step that is not an event: a job run or a new catalog.
+func runStep(t *testing.T, b *bundle, s step) {
+	if s.catalog != "" {
+		b.cat = b.apply(t, s.catalog)
+		return
+	}
+	_, err := b.store.RunJobs(b.ctx, b.pool, b.cat, s.jobs)
+	require.NoError(t, err)
 }
 
 // genScenario draws a sequence of events (and job runs) that does not depend
@@ -227,8 +280,7 @@ func runOneByOne(t *testing.T, b *bundle, steps []step) []outcome {
 	out := make([]outcome, len(steps))
 	for i, s := range steps {
 		if s.ev == nil {
-			_, err := b.store.RunJobs(b.ctx, b.pool, b.cat, s.jobs)
-			require.NoError(t, err)
+			runStep(t, b, s)
 			continue
 		}
 		var res *events.OrderResult
@@ -250,8 +302,7 @@ func runBatches(t *testing.T, b *bundle, steps []step, rng *rand.Rand) []outcome
 	out := make([]outcome, len(steps))
 	for i := 0; i < len(steps); {
 		if steps[i].ev == nil {
-			_, err := b.store.RunJobs(b.ctx, b.pool, b.cat, steps[i].jobs)
-			require.NoError(t, err)
+			runStep(t, b, steps[i])
 			i++
 			continue
 		}
@@ -384,13 +435,26 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 
 func checkBatchEquivalence(t *testing.T, catalog string, decimals bool, seed uint64, n int) {
 	steps := genScenario(t, rand.New(rand.NewPCG(seed, 1)), decimals, n)
+	if next, ok := nextCatalogs[catalog]; ok {
+		// Half way, a catalog whose default path is another: the customers
+		// seen so far stay on theirs.
+		half := len(steps) / 2
+		steps = append(steps[:half:half], append([]step{{catalog: next}}, steps[half:]...)...)
+		moved := map[*events.Event]bool{}
+		for i, s := range steps[half:] {
+			if ev := s.ev; ev != nil && ev.Paid != nil && ev.Paid.CustomerID != "" && i%2 == 0 && !moved[ev] {
+				ev.Paid.CustomerID = "new-" + ev.Paid.CustomerID // first seen on the new default path
+				moved[ev] = true
+			}
+		}
+	}
 	ref, got := setup(t, catalog), setup(t, catalog)
 	want := runOneByOne(t, ref, steps)
 	have := runBatches(t, got, steps, rand.New(rand.NewPCG(seed, 2)))
 	kinds := map[string]int{}
 	for i, s := range steps {
 		if s.ev == nil {
-			kinds["jobs"]++
+			kinds["jobs/catalogs"]++
 			continue
 		}
 		require.Equal(t, want[i], have[i], "step %d: event %s", i, s.ev.EventID)
