@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,8 +77,14 @@ type Batch struct {
 	perCustomerPrograms []string         // programs with uses_per_customer
 
 	// Every paid event of the batch has from <= occurred_at <= until, and
-	// every window it needs starts after spendFrom.
+	// every window it needs starts after spendFrom. Every window of path
+	// p, whatever the event, holds (coreStart[p], from): its spend is
+	// summed by PostgreSQL, the rest of the range is read entry by entry.
 	from, until, spendFrom time.Time
+	coreStart              map[string]time.Time
+	corePaths              []string
+	coreStarts             []time.Time
+	coreAll                time.Time // the latest coreStart: inside every core after it
 }
 
 // NewBatch returns a Batch that applies events to tx under cat. Its global
@@ -194,6 +201,7 @@ func (b *Batch) nextBatch() *pgx.Batch {
 // span sets the time range the batch's paid events need.
 func (b *Batch) span(evs []BatchEvent) {
 	first := true
+	b.coreStart = map[string]time.Time{}
 	for _, be := range evs {
 		if be.Event.Paid == nil || be.Event.Paid.CustomerID == "" {
 			continue
@@ -208,15 +216,49 @@ func (b *Batch) span(evs []BatchEvent) {
 		if first || t.Before(b.spendFrom) {
 			b.spendFrom = t
 		}
-		first = false
 		if b.cat.Membership != nil {
 			for _, p := range b.cat.Membership.Paths {
-				if s := windowStart(b.cat, p, t); s.Before(b.spendFrom) {
+				s := windowStart(b.cat, p, t)
+				if s.Before(b.spendFrom) {
 					b.spendFrom = s
+				}
+				// Calendar arithmetic is not monotonic across a DST change:
+				// the core starts after the latest start of any window.
+				if c, ok := b.coreStart[p.ID]; first || !ok || s.After(c) {
+					b.coreStart[p.ID] = s
 				}
 			}
 		}
+		first = false
 	}
+	b.coreAll = b.from // no common core: every entry is read
+	for _, p := range sortedKeys(b.coreStart) {
+		s := b.coreStart[p]
+		if !s.Before(b.from) {
+			delete(b.coreStart, p) // windows shorter than the batch: no core
+			b.coreAll = b.from
+			continue
+		}
+		b.corePaths = append(b.corePaths, p)
+		b.coreStarts = append(b.coreStarts, s)
+	}
+	if len(b.coreStart) > 0 && len(b.coreStart) == len(b.cat.Membership.Paths) {
+		b.coreAll = b.coreStarts[0]
+		for _, s := range b.coreStarts {
+			if s.After(b.coreAll) {
+				b.coreAll = s
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // paidRun applies a run of consecutive paid events; offset is the index of
@@ -320,7 +362,7 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 	var cust *customerState
 	if id := string(ev.Paid.CustomerID); id != "" {
 		c = b.customers[id]
-		cust = c.stateAt(cat, t)
+		cust = c.stateAt(b, t)
 	}
 	plan, err := planPaid(cat, ev, t, cust, batchLimits{b: b, c: c})
 	if err != nil {

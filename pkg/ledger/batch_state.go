@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/promoengine/promoengine/pkg/dec"
-	"github.com/promoengine/promoengine/pkg/rules"
 )
 
 // cachedCustomer is a customer's ledger state as a Batch keeps it between
@@ -23,7 +23,11 @@ type cachedCustomer struct {
 	// lots had points left when read and had not expired at the batch's
 	// earliest event; new lots are added. In FEFO order.
 	lots []*lot
-	// spend holds the spend entries inside any window the batch needs.
+	// core is, per path, the spend of the part every window of the batch
+	// holds (Batch.coreStart); spend holds the entries of the windows
+	// outside it (and, with several paths, inside some paths' cores: see
+	// stateAt), and the batch's own.
+	core  map[string]dec.Decimal
 	spend []spendEntry
 	// uses counts the customer's uses of programs with uses_per_customer.
 	uses map[string]int64
@@ -38,8 +42,10 @@ type spendEntry struct {
 
 // stateAt is what queueCustomerReads would read for an event at t: the live
 // lots (points left, not expired at t) and the window spend of every path
-// ending at t.
-func (c *cachedCustomer) stateAt(cat *rules.Catalog, t time.Time) *customerState {
+// ending at t. Sums are exact, so adding the core's sum to the entries
+// around it gives the window's sum, scale included.
+func (c *cachedCustomer) stateAt(b *Batch, t time.Time) *customerState {
+	cat := b.cat
 	st := &customerState{id: c.id, found: true, path: c.path, debt: c.debt, openedAt: c.openedAt,
 		levels: c.levels, lots: make([]*lot, 0, len(c.lots)), spend: map[string]dec.Decimal{}}
 	for _, l := range c.lots {
@@ -51,7 +57,14 @@ func (c *cachedCustomer) stateAt(cat *rules.Catalog, t time.Time) *customerState
 		for _, p := range cat.Membership.Paths {
 			start := windowStart(cat, p, t)
 			sum := dec.Zero
+			coreStart, hasCore := b.coreStart[p.ID]
+			if core, ok := c.core[p.ID]; ok {
+				sum = dec.Add(sum, core)
+			}
 			for _, e := range c.spend {
+				if hasCore && e.at.After(coreStart) && e.at.Before(b.from) {
+					continue // in the core
+				}
 				if e.at.After(start) && !e.at.After(t) {
 					sum = dec.Add(sum, e.amount)
 				}
@@ -99,18 +112,27 @@ func (b *Batch) queueLock(pb *pgx.Batch) {
 }
 
 // stateSQL reads the rest of the customers' state in one statement: lots
-// ('l'), levels ('m'), spend entries ('s', only with membership: $5) and
-// uses of programs with uses_per_customer ('u').
+// ('l'), levels ('m'), per path the spend of the batch's core window ('c',
+// $7 paths starting after $8, up to $2) and the spend entries around it
+// ('s', outside ($9, $2); only with membership: $5), and the uses of
+// programs with uses_per_customer ('u'). Amounts come as text, which
+// dec.Decimal parses with no detour.
 const stateSQL = `
-	SELECT 'l', customer_id, lot_id, order_id, earned_at, available_at, expires_at, original, remaining, NULL::bigint
+	SELECT 'l', customer_id, lot_id, order_id, earned_at, available_at, expires_at, original::text, remaining::text, NULL::bigint
 	FROM point_lots
 	WHERE customer_id = ANY($1) AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)
 	UNION ALL
 	SELECT 'm', customer_id, path, level, since, NULL, NULL, NULL, NULL, NULL
 	FROM member_levels WHERE customer_id = ANY($1)
 	UNION ALL
-	SELECT 's', customer_id, NULL, NULL, spent_at, NULL, NULL, amount, NULL, NULL
-	FROM spend_entries WHERE $5 AND customer_id = ANY($1) AND spent_at > $3 AND spent_at <= $4
+	SELECT 'c', s.customer_id, w.path, NULL, NULL, NULL, NULL, sum(s.amount)::text, NULL, NULL
+	FROM unnest($7::text[], $8::timestamptz[]) AS w(path, start)
+	JOIN spend_entries s ON s.customer_id = ANY($1) AND s.spent_at > w.start AND s.spent_at < $2
+	GROUP BY s.customer_id, w.path
+	UNION ALL
+	SELECT 's', customer_id, NULL, NULL, spent_at, NULL, NULL, amount::text, NULL, NULL
+	FROM spend_entries
+	WHERE $5 AND customer_id = ANY($1) AND spent_at > $3 AND spent_at <= $4 AND NOT (spent_at > $9 AND spent_at < $2)
 	UNION ALL
 	SELECT 'u', customer_id, program_id, NULL, NULL, NULL, NULL, NULL, NULL, uses
 	FROM program_customer_usage WHERE customer_id = ANY($1) AND program_id = ANY($6)`
@@ -140,27 +162,54 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 			ON CONFLICT (customer_id) DO NOTHING`, unlocked)
 		pb.Queue(lockSQL, unlocked).Query(scanAccounts(accounts))
 	}
-	pb.Queue(stateSQL, ids, b.from, b.spendFrom, b.until, b.cat.Membership != nil, b.perCustomerPrograms).Query(func(rows pgx.Rows) error {
+	pb.Queue(stateSQL, ids, b.from, b.spendFrom, b.until, b.cat.Membership != nil, b.perCustomerPrograms,
+		b.corePaths, b.coreStarts, b.coreAll).Query(func(rows pgx.Rows) error {
+		var (
+			kind, id   string
+			s1, s2     pgtype.Text
+			t1, t2, t3 pgtype.Timestamptz
+			n1, n2     pgtype.Text
+			uses       pgtype.Int8
+		)
 		for rows.Next() {
-			var kind, id string
-			var s1, s2 *string
-			var t1, t2, t3 *time.Time
-			var n1, n2 *dec.Decimal
-			var uses *int64
 			if err := rows.Scan(&kind, &id, &s1, &s2, &t1, &t2, &t3, &n1, &n2, &uses); err != nil {
 				return err
 			}
 			c := b.customers[id]
 			switch kind {
 			case "l":
-				c.lots = append(c.lots, &lot{ID: *s1, CustomerID: id, OrderID: *s2, EarnedAt: *t1, AvailableAt: *t2, ExpiresAt: t3,
-					Original: *n1, Remaining: *n2})
+				l := &lot{ID: s1.String, CustomerID: id, OrderID: s2.String, EarnedAt: t1.Time, AvailableAt: t2.Time}
+				if t3.Valid {
+					at := t3.Time
+					l.ExpiresAt = &at
+				}
+				var err error
+				if l.Original, err = dec.Parse(n1.String); err != nil {
+					return err
+				}
+				if l.Remaining, err = dec.Parse(n2.String); err != nil {
+					return err
+				}
+				c.lots = append(c.lots, l)
 			case "m":
-				c.levels[*s1] = levelRow{Level: *s2, Since: *t1}
+				c.levels[s1.String] = levelRow{Level: s2.String, Since: t1.Time}
+			case "c":
+				sum, err := dec.Parse(n1.String)
+				if err != nil {
+					return err
+				}
+				if c.core == nil {
+					c.core = map[string]dec.Decimal{}
+				}
+				c.core[s1.String] = sum
 			case "s":
-				c.spend = append(c.spend, spendEntry{at: *t1, amount: *n1})
+				amount, err := dec.Parse(n1.String)
+				if err != nil {
+					return err
+				}
+				c.spend = append(c.spend, spendEntry{at: t1.Time, amount: amount})
 			case "u":
-				c.uses[*s1] = *uses
+				c.uses[s1.String] = uses.Int64
 			}
 		}
 		return rows.Err()
