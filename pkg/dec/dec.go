@@ -169,6 +169,9 @@ func Quo(x, y Decimal) Decimal {
 	if err != nil && c&^apd.Inexact&^apd.Rounded != 0 {
 		must(c, err)
 	}
+	// 5/2 is 2.5, not 2.500…0 with 34 digits: drop the trailing zeros the
+	// division pads with, so a quotient prints and compares as written.
+	z.d.Reduce(&z.d)
 	return z
 }
 
