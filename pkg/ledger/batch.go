@@ -38,17 +38,16 @@ func (e *EventError) Unwrap() error { return e.Err }
 // contents of Store.ProcessDeferred called on each event in turn.
 //
 // Paid events are the hot path. A run of consecutive paid events costs one
-// round trip of reads — the inbox rows of all of them (one INSERT … RETURNING),
-// the order id checks, and the state of every customer not seen yet in the
-// batch: account (created and locked), levels, live lots, the raw spend
-// entries of every window the batch's events can need, per-customer program
-// uses, and the global counters of limited programs. The events are then
-// evaluated one by one in stream order, in memory, with planPaid (the code
-// Process uses), and after each one the cached customer state is changed
-// exactly as the database would be: lots consumed, new lot, debt, path,
-// levels, spend, uses. Writes accumulate and go out at the end in one
-// round trip of bulk statements (unnest), with the deferred program counters
-// (ProgramCounters) and one pg_notify.
+// round trip of reads — the inbox rows of all of them with the order id
+// checks (one statement), and the state of every customer not seen yet in
+// the batch (accounts, read as they are locked; lots, levels, spend and
+// per-customer uses in one statement), with the global counters of limited
+// programs. The events are then evaluated one by one in stream order, in
+// memory, with planPaid (the code Process uses), and after each one the
+// cached customer state is changed exactly as the database would be: lots
+// consumed, new lot, debt, path, levels, spend, uses. Writes accumulate and
+// go out at the end in one statement (writeSQL), with the deferred program
+// counters (ProgramCounters) and one pg_notify.
 //
 // Returns and cancellations are rare: the pending writes are flushed, the
 // event runs through the per-event code, and its customer's cached state is

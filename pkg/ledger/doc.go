@@ -26,19 +26,24 @@
 //
 // A Batch (Store.NewBatch) applies a whole batch of events with the results,
 // errors and ledger contents of Process called on each in turn, but in a
-// few bulk round trips instead of two per event: one reads, for a run of
-// paid events, every inbox row (an INSERT … RETURNING), every order id and
-// the state of every customer the run needs (raw spend entries rather than
-// window sums, so that each event's windows are summed in memory); the
-// events are then evaluated in stream order in memory with the same
-// planning code, each one changing the cached customer state exactly as its
-// writes change the database; one more round trip writes everything with a
-// statement per table (INSERT … SELECT FROM unnest, rows of serial tables in
-// stream order) and the deferred program counters, with one pg_notify. The
-// order worker uses it; Process stays the reference (tests, replays) and
-// the fallback the worker uses to tell which event a failed bulk statement
-// belongs to. TestBatchEqualsOneByOne compares the two byte for byte over
-// random scenarios.
+// few bulk round trips instead of two per event. The first takes the
+// batch's customer locks (reading their accounts), inserts every inbox row
+// and checks every order id (one INSERT … RETURNING), and reads the rest of
+// every customer's state in one statement: live lots, levels, per-customer
+// uses, and spend as one sum per path for the part all the batch's windows
+// share plus the entries around it. The events are then evaluated in
+// stream order in memory with the same planning code, each one changing
+// the cached customer state exactly as its writes change the database; the
+// last round trip writes everything in one statement (a data-modifying CTE
+// per table, rows of serial tables in stream order, one pg_notify) and the
+// deferred program counters. The transaction uses cached generic plans
+// with sequential scans ruled out: re-planning every statement would cost
+// more than the work for small batches, and a generic plan chosen while a
+// table was small would scan it whole. The order worker uses Batch;
+// Process stays the reference (tests, replays) and the fallback the worker
+// uses to tell which event a failed bulk statement belongs to.
+// TestBatchEqualsOneByOne compares the two byte for byte over random
+// scenarios.
 //
 // Returns and cancellations in a batch flush what is pending and run
 // through the per-event code; their customer's cached state is dropped. A
