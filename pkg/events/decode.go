@@ -82,33 +82,22 @@ func Decode(data []byte) (*Event, error) {
 		return nil, &InvalidError{Violations: vs}
 	}
 
-	var w wireEvent
-	if err := json.Unmarshal(data, &w); err != nil {
-		return nil, invalid("", "%s", jsonErrorText(err))
-	}
-	ev := &Event{EventID: w.EventID, Type: w.Type, CompanyID: w.CompanyID, PosConfigID: w.PosConfigID}
-	var vs []schemas.Violation
-	add := func(p, format string, args ...any) {
-		vs = append(vs, schemas.Violation{Pointer: p, Message: fmt.Sprintf(format, args...)})
-	}
-	ev.OccurredAt, err = time.Parse(time.RFC3339Nano, w.OccurredAt)
+	r := &docReader{}
+	ev := &Event{EventID: r.str(obj["event_id"]), Type: typ, CompanyID: r.id(obj["company_id"]), PosConfigID: r.id(obj["pos_config_id"])}
+	add := r.add
+	occurred := r.str(obj["occurred_at"])
+	ev.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred)
 	if err != nil {
-		add("/occurred_at", "not a valid RFC 3339 time with offset: %q", w.OccurredAt)
+		add("/occurred_at", "not a valid RFC 3339 time with offset: %q", occurred)
 	}
+	order, _ := obj["order"].(map[string]any)
 	switch typ {
 	case TypeOrderPaid:
-		ev.Paid = new(PaidOrder)
-		err = json.Unmarshal(w.Order, ev.Paid)
+		ev.Paid = r.paid(order)
 	case TypeOrderReturned:
-		ev.Returned = new(ReturnedOrder)
-		err = json.Unmarshal(w.Order, ev.Returned)
+		ev.Returned = r.returned(order)
 	case TypeOrderCancelled:
-		ev.Cancelled = new(CancelledOrder)
-		err = json.Unmarshal(w.Order, ev.Cancelled)
-	}
-	if err != nil {
-		add("/order", "%s", jsonErrorText(err))
-		return nil, &InvalidError{Violations: vs}
+		ev.Cancelled = &CancelledOrder{ID: r.id(order["id"])}
 	}
 	switch {
 	case ev.Paid != nil:
@@ -116,13 +105,15 @@ func Decode(data []byte) (*Event, error) {
 	case ev.Returned != nil:
 		checkReturned(ev.Returned, add)
 	}
-	if len(vs) > 0 {
-		return nil, &InvalidError{Violations: vs}
+	if len(r.vs) > 0 {
+		return nil, &InvalidError{Violations: r.vs}
 	}
 	return ev, nil
 }
 
 type addFunc func(pointer, format string, args ...any)
+
+var _ addFunc = (*docReader)(nil).add
 
 func checkPaid(o *PaidOrder, add addFunc) {
 	seen := make(map[ID]int, len(o.Lines))

@@ -1,0 +1,121 @@
+package events
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/schemas"
+)
+
+// docReader turns a document that passed the event's JSON Schema (decoded
+// once, numbers kept as json.Number) into the typed event, so the bytes are
+// parsed once and not again with encoding/json. The schema has already
+// checked every type; what remains to check here (decimal syntax of JSON
+// numbers) is reported as violations.
+type docReader struct {
+	vs []schemas.Violation
+}
+
+func (r *docReader) add(p, format string, args ...any) {
+	r.vs = append(r.vs, schemas.Violation{Pointer: p, Message: fmt.Sprintf(format, args...)})
+}
+
+func (r *docReader) str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// id reads a string id or an integer, normalised to its decimal digits.
+func (r *docReader) id(v any) ID {
+	switch x := v.(type) {
+	case string:
+		return ID(x)
+	case json.Number:
+		return ID(x.String())
+	}
+	return ""
+}
+
+func (r *docReader) ids(v any) IDs {
+	a, _ := v.([]any)
+	if len(a) == 0 {
+		return nil
+	}
+	out := make(IDs, len(a))
+	for i, x := range a {
+		out[i] = r.id(x)
+	}
+	return out
+}
+
+func (r *docReader) decimal(p string, v any) dec.Decimal {
+	var text string
+	switch x := v.(type) {
+	case string:
+		text = x
+	case json.Number:
+		text = x.String()
+	default:
+		r.add(p, "must be a decimal")
+		return dec.Zero
+	}
+	d, err := dec.Parse(text)
+	if err != nil {
+		r.add(p, "%q is not a decimal number", text)
+	}
+	return d
+}
+
+func (r *docReader) paid(o map[string]any) *PaidOrder {
+	p := &PaidOrder{
+		ID:         r.id(o["id"]),
+		Name:       r.str(o["name"]),
+		Currency:   r.str(o["currency"]),
+		CustomerID: r.id(o["customer_id"]),
+	}
+	if codes, ok := o["coupon_codes"].([]any); ok && len(codes) > 0 {
+		p.CouponCodes = make([]string, len(codes))
+		for i, c := range codes {
+			p.CouponCodes[i] = r.str(c)
+		}
+	}
+	if v, ok := o["redeem_points"]; ok && v != nil {
+		d := r.decimal("/order/redeem_points", v)
+		p.RedeemPoints = &d
+	}
+	lines, _ := o["lines"].([]any)
+	p.Lines = make([]Line, len(lines))
+	for i, l := range lines {
+		m, _ := l.(map[string]any)
+		at := "/order/lines/" + strconv.Itoa(i)
+		p.Lines[i] = Line{
+			ID:          r.id(m["id"]),
+			ProductID:   r.id(m["product_id"]),
+			CategoryIDs: r.ids(m["category_ids"]),
+			TagIDs:      r.ids(m["tag_ids"]),
+			Qty:         r.decimal(at+"/qty", m["qty"]),
+			UnitPrice:   r.decimal(at+"/unit_price", m["unit_price"]),
+		}
+	}
+	return p
+}
+
+func (r *docReader) returned(o map[string]any) *ReturnedOrder {
+	ret := &ReturnedOrder{
+		ID:              r.id(o["id"]),
+		Name:            r.str(o["name"]),
+		OriginalOrderID: r.id(o["original_order_id"]),
+	}
+	lines, _ := o["lines"].([]any)
+	ret.Lines = make([]ReturnLine, len(lines))
+	for i, l := range lines {
+		m, _ := l.(map[string]any)
+		ret.Lines[i] = ReturnLine{
+			LineID: r.id(m["line_id"]),
+			Qty:    r.decimal("/order/lines/"+strconv.Itoa(i)+"/qty", m["qty"]),
+		}
+	}
+	return ret
+}
