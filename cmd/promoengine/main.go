@@ -154,6 +154,7 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_WORKERS           workers of run (default orders,outbox,odoo,jobs,api)
   PROMO_BATCH_SIZE        most events per transaction (default 256)
   PROMO_LANES             per-customer serial lanes (default 8)
+  PROMO_TRANSACTIONS      order transactions running at once (default: CPUs, at least 2)
   PROMO_MAX_DELIVER       deliveries before an event is dead-lettered (default 10)
   PROMO_DATABASE_MAX_CONNS  pool size (default lanes + 8)
   PROMO_SUBJECT_PREFIX    prefix of every subject and stream (default none)

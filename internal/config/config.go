@@ -67,6 +67,10 @@ type Config struct {
 	BatchSize int    `envconfig:"BATCH_SIZE" default:"256"`
 	// Lanes is the number of per-customer serial lanes of the order worker.
 	Lanes int `envconfig:"LANES" default:"8"`
+	// Transactions is the most order-worker transactions running at once
+	// (0: the number of CPUs, at least 2). Under load, fewer concurrent
+	// transactions carry larger batches, which costs PostgreSQL less.
+	Transactions int `envconfig:"TRANSACTIONS" default:"0"`
 	// MaxDeliver is how many times an order event is tried before it is
 	// dead-lettered (a return waiting for its original order, a failing
 	// database).
@@ -160,6 +164,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Lanes < 1 || c.Lanes > 256 {
 		bad("LANES", "must be between 1 and 256, got %d", c.Lanes)
+	}
+	if c.Transactions < 0 || c.Transactions > 256 {
+		bad("TRANSACTIONS", "must be between 0 (the number of CPUs) and 256, got %d", c.Transactions)
 	}
 	if c.MaxDeliver < 2 || c.MaxDeliver > 100 {
 		bad("MAX_DELIVER", "must be between 2 and 100, got %d", c.MaxDeliver)
@@ -289,6 +296,7 @@ func (c *Config) LogFields() map[string]any {
 		"workers":          c.Workers,
 		"batch_size":       c.BatchSize,
 		"lanes":            c.Lanes,
+		"transactions":     c.Transactions,
 		"max_deliver":      c.MaxDeliver,
 		"subject_prefix":   c.SubjectPrefix,
 		"duplicate_window": c.DuplicateWindow.String(),

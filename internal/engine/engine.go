@@ -166,7 +166,7 @@ func (e *Engine) start(ctx context.Context) error {
 			return err
 		}
 		e.Orders = workers.NewOrders(workers.OrdersConfig{
-			Lanes: e.cfg.Lanes, BatchSize: e.cfg.BatchSize, MaxDeliver: e.cfg.MaxDeliver,
+			Lanes: e.cfg.Lanes, BatchSize: e.cfg.BatchSize, MaxDeliver: e.cfg.MaxDeliver, InFlight: e.cfg.Transactions,
 		}, e.Pool, cons, e.Store, e.Catalogs, consume.NewSettler(dl, e.cfg.MaxDeliver), e.Subjects, e.Metrics, e.log)
 		e.Orders.Start(ctx)
 		e.stops = append(e.stops, e.Orders.Stop)
