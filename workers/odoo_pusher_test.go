@@ -272,11 +272,13 @@ func TestOdooPusherPushesEachResultOnce(t *testing.T) {
 
 func TestOdooPusherRetriesTransientFailuresThenDelivers(t *testing.T) {
 	t.Parallel()
-	b := setupPusher(t, 300*time.Millisecond)
+	// The client's timeout leaves an answering fake Odoo plenty of time even
+	// on a loaded machine under -race; only the injected delay exceeds it.
+	b := setupPusher(t, 1500*time.Millisecond)
 	b.odoo.Inject("pos.order.promo_engine_apply",
 		odootest.Fault{Status: http.StatusInternalServerError},
 		odootest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0"}, // in-process attempts spent: nak
-		odootest.Fault{Delay: 2 * time.Second},                              // a timeout
+		odootest.Fault{Delay: 4 * time.Second},                              // a timeout
 		odootest.Fault{Status: http.StatusServiceUnavailable},               // nak again
 	)
 	data := paidResult("1042")
