@@ -153,7 +153,7 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_API_KEYS          bearer keys, "key:role,…" with role pos or admin
   PROMO_WORKERS           workers of run (default orders,outbox,odoo,jobs,api)
   PROMO_BATCH_SIZE        most events per transaction (default 256)
-  PROMO_LANES             per-customer serial lanes (default 8)
+  PROMO_LANES             per-customer serial lanes (default: as many as transactions)
   PROMO_TRANSACTIONS      order transactions running at once (default: CPUs, at least 2)
   PROMO_MAX_DELIVER       deliveries before an event is dead-lettered (default 10)
   PROMO_DATABASE_MAX_CONNS  pool size (default lanes + 8)

@@ -65,8 +65,9 @@ type Config struct {
 
 	Workers   string `envconfig:"WORKERS" default:"orders,outbox,odoo,jobs,api"`
 	BatchSize int    `envconfig:"BATCH_SIZE" default:"256"`
-	// Lanes is the number of per-customer serial lanes of the order worker.
-	Lanes int `envconfig:"LANES" default:"8"`
+	// Lanes is the number of per-customer serial lanes of the order worker
+	// (0: as many as Transactions).
+	Lanes int `envconfig:"LANES" default:"0"`
 	// Transactions is the most order-worker transactions running at once
 	// (0: the number of CPUs, at least 2). Under load, fewer concurrent
 	// transactions carry larger batches, which costs PostgreSQL less.
@@ -162,8 +163,8 @@ func (c *Config) Validate() error {
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		bad("BATCH_SIZE", "must be between 1 and 10000, got %d", c.BatchSize)
 	}
-	if c.Lanes < 1 || c.Lanes > 256 {
-		bad("LANES", "must be between 1 and 256, got %d", c.Lanes)
+	if c.Lanes < 0 || c.Lanes > 256 {
+		bad("LANES", "must be between 0 (as many as transactions) and 256, got %d", c.Lanes)
 	}
 	if c.Transactions < 0 || c.Transactions > 256 {
 		bad("TRANSACTIONS", "must be between 0 (the number of CPUs) and 256, got %d", c.Transactions)

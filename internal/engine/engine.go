@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"slices"
 	"time"
 
@@ -97,7 +98,7 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	}
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns == 0 {
-		maxConns = int32(cfg.Lanes + 8)
+		maxConns = int32(max(cfg.Lanes, cfg.Transactions, runtime.GOMAXPROCS(0)) + 8)
 	}
 	pcfg.MaxConns = maxConns
 	// Business time is the event's; the session time zone only affects how
@@ -160,7 +161,7 @@ func (e *Engine) start(ctx context.Context) error {
 
 	dl := consume.NewDeadLetterer(e.JS, e.Subjects)
 	if e.has(config.WorkerOrders) {
-		maxAckPending := max(4*e.cfg.Lanes*e.cfg.BatchSize, 1000)
+		maxAckPending := max(4*max(e.cfg.Lanes, e.cfg.Transactions, runtime.GOMAXPROCS(0), 2)*e.cfg.BatchSize, 1000)
 		cons, err := streams.EnsureOrdersConsumer(ctx, e.JS, e.Subjects, e.cfg.MaxDeliver, maxAckPending)
 		if err != nil {
 			return err
