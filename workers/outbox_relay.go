@@ -33,6 +33,13 @@ type OutboxRelayHooks struct {
 // crash between publish and delete publishes the row again on restart; the
 // stream's duplicate window makes subscribers see it once.
 //
+// The deletion of a chunk travels with the read of the next one (one round
+// trip and one PostgreSQL transaction per chunk, not two): under load the
+// next wake-up comes within milliseconds; when none comes within
+// DeleteDelay the rows are deleted on their own. A published row therefore
+// stays at most DeleteDelay (plus a failed round trip) before deletion,
+// far inside the two-minute duplicate window.
+//
 // It wakes on NOTIFY promo_outbox (sent by every transaction that enqueues)
 // and polls every PollInterval in case a notification was lost. Only the
 // process holding the relay advisory lock publishes; others wait as hot
@@ -46,7 +53,9 @@ type OutboxRelay struct {
 
 	ChunkSize    int
 	PollInterval time.Duration
+	DeleteDelay  time.Duration
 
+	published []int64 // acknowledged by JetStream, not deleted yet
 	cancel    context.CancelFunc
 	done      chan struct{}
 	backlogAt time.Time // last refresh of the backlog gauges
@@ -55,7 +64,7 @@ type OutboxRelay struct {
 // NewOutboxRelay returns a relay; call Start.
 func NewOutboxRelay(pool *pgxpool.Pool, js jetstream.JetStream, m *metrics.Metrics, log zerolog.Logger) *OutboxRelay {
 	return &OutboxRelay{pool: pool, js: js, metrics: m, log: log.With().Str("worker", "outbox").Logger(),
-		ChunkSize: 1000, PollInterval: time.Second}
+		ChunkSize: 1000, PollInterval: time.Second, DeleteDelay: 20 * time.Millisecond}
 }
 
 // Start runs the relay until Stop or ctx ends.
@@ -117,6 +126,7 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 	pinged := make(chan struct{})
 	// Both goroutines end before conn is closed and lead returns.
 	defer func() { stop(); <-pinged; <-waker.Done() }()
+	defer r.deletePublished(ctx)
 	go func() { // the lock is only ours while its session is alive
 		defer close(pinged)
 		for {
@@ -133,6 +143,10 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 		}
 	}()
 	for {
+		var deleteDue <-chan time.Time
+		if len(r.published) > 0 {
+			deleteDue = time.After(r.DeleteDelay)
+		}
 		select {
 		case <-lctx.Done():
 			select {
@@ -142,6 +156,7 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 				return ctx.Err()
 			}
 		case <-waker.C:
+		case <-deleteDue:
 		}
 		if err := r.drain(lctx); err != nil && lctx.Err() == nil {
 			r.log.Error().Err(err).Msg("publish outbox")
@@ -168,9 +183,13 @@ func (r *OutboxRelay) drain(ctx context.Context) error {
 const backlogEvery = time.Second
 
 func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
-	rows, err := ledger.PendingOutbox(ctx, r.pool, r.ChunkSize)
-	if err != nil || len(rows) == 0 {
+	rows, err := ledger.NextOutbox(ctx, r.pool, r.published, r.ChunkSize)
+	if err != nil {
 		return 0, err
+	}
+	r.published = r.published[:0]
+	if len(rows) == 0 {
+		return 0, nil
 	}
 	futures := make([]jetstream.PubAckFuture, len(rows))
 	for i, row := range rows {
@@ -184,9 +203,9 @@ func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
 	return len(rows), r.settleChunk(ctx, rows, futures, nil)
 }
 
-// settleChunk waits for the acknowledgements and deletes the acknowledged
-// prefix. Rows after the first failure stay and are published again (with
-// the same id) on the next round.
+// settleChunk waits for the acknowledgements and marks the acknowledged
+// prefix for deletion. Rows after the first failure stay and are published
+// again (with the same id) on the next round.
 func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, futures []jetstream.PubAckFuture, pubErr error) error {
 	acked := make([]int64, 0, len(rows))
 	ids := make([]string, 0, len(rows))
@@ -217,9 +236,7 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 				return err
 			}
 		}
-		if err := ledger.DeleteOutbox(context.WithoutCancel(ctx), r.pool, acked); err != nil {
-			return err
-		}
+		r.published = append(r.published, acked...)
 		r.metrics.OutboxPublished.Add(float64(len(acked)))
 	}
 	return errors.Join(pubErr, firstErr)
@@ -234,7 +251,24 @@ func (r *OutboxRelay) updateBacklog(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.metrics.OutboxBacklog.Set(float64(n))
+	// Rows published and not deleted yet are not backlog. (The oldest age
+	// may count them: they are at most DeleteDelay old.)
+	r.metrics.OutboxBacklog.Set(float64(max(n-int64(len(r.published)), 0)))
 	r.metrics.OutboxOldest.Set(oldest.Seconds())
 	return nil
+}
+
+// deletePublished deletes the published rows when the relay stops leading;
+// rows it cannot delete are published again, with the same ids, by the next
+// leader.
+func (r *OutboxRelay) deletePublished(ctx context.Context) {
+	if len(r.published) == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := ledger.DeleteOutbox(dctx, r.pool, r.published); err != nil {
+		r.log.Warn().Err(err).Int("rows", len(r.published)).Msg("delete published outbox rows; the next leader publishes them again")
+	}
+	r.published = r.published[:0]
 }

@@ -66,11 +66,33 @@ type OutboxRow struct {
 // customer are in commit order: their transactions are serialised by the
 // customer's row lock, so a later one allocates a later id.
 func PendingOutbox(ctx context.Context, db DB, limit int) ([]OutboxRow, error) {
-	rows, err := db.Query(ctx, `SELECT id, event_id, subject, payload, created_at FROM outbox ORDER BY id LIMIT $1`, limit)
-	if err != nil {
+	return NextOutbox(ctx, db, nil, limit)
+}
+
+// NextOutbox deletes the rows of published (acknowledged by JetStream) and
+// returns up to limit of the rows left, in id order, in one round trip and
+// one implicit transaction, so that the relay pays one statement pipeline
+// per chunk instead of two. The deletion commits without waiting for the
+// WAL flush: a deletion lost to a PostgreSQL crash only publishes its rows
+// again with the same Nats-Msg-Id, which the results stream drops as
+// duplicates.
+func NextOutbox(ctx context.Context, db DB, published []int64, limit int) ([]OutboxRow, error) {
+	var out []OutboxRow
+	b := &pgx.Batch{}
+	b.Queue(outboxByIndex)
+	if len(published) > 0 {
+		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, published)
+	}
+	b.Queue(`SELECT id, event_id, subject, payload, created_at FROM outbox WHERE id > 0 ORDER BY id LIMIT $1`, limit).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxRow])
+			return err
+		})
+	if err := db.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("ledger: read outbox: %w", err)
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxRow])
+	return out, nil
 }
 
 // The outbox holds a few rows and, between vacuums, every row ever deleted
@@ -83,10 +105,14 @@ func PendingOutbox(ctx context.Context, db DB, limit int) ([]OutboxRow, error) {
 // end with. With no index path left, a plan would keep its sequential scan
 // at a prohibitive cost, which would also make PostgreSQL JIT-compile it:
 // jit is off, and id > 0 (true of every bigserial) gives count(*) an index
-// path.
-const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)`
+// path. Deletions do not wait for the WAL flush (see NextOutbox). The plans
+// are generic: with an array or a limit as parameter PostgreSQL otherwise
+// plans every execution again (a third of the relay's cost at 1,000
+// orders/s), for the same index scan.
+const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// DeleteOutbox removes rows JetStream has acknowledged.
+// DeleteOutbox removes rows JetStream has acknowledged (without waiting for
+// the WAL flush, as NextOutbox).
 func DeleteOutbox(ctx context.Context, db DB, ids []int64) error {
 	b := &pgx.Batch{}
 	b.Queue(outboxByIndex)
