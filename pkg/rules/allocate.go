@@ -28,7 +28,31 @@ import (
 // The result has one share per weight, each with exactly places decimals.
 // The ledger reuses it to split amounts of returns the same way.
 func Allocate(total dec.Decimal, weights []dec.Decimal, places int32) []dec.Decimal {
-	shares := make([]dec.Decimal, len(weights))
+	var s allocScratch
+	return s.allocate(total, weights, places)
+}
+
+// allocScratch holds the buffers of Allocate so that an evaluation, which
+// allocates once per applied program, reuses them.
+type allocScratch struct {
+	shares []dec.Decimal
+	parts  []allocPart
+	order  []*allocPart
+}
+
+// allocPart is a positive weight of an allocation.
+type allocPart struct {
+	i        int
+	w        *apd.Decimal
+	q, rem   apd.BigInt // share in quanta, and the remainder of the division
+	rounding bool
+}
+
+// allocate is Allocate into the scratch buffers: the shares it returns are
+// valid until its next call.
+func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places int32) []dec.Decimal {
+	shares := slices.Grow(s.shares[:0], len(weights))[:len(weights)]
+	s.shares = shares
 	zero := fixed(dec.Zero, places)
 	for i := range shares {
 		shares[i] = zero
@@ -40,18 +64,13 @@ func Allocate(total dec.Decimal, weights []dec.Decimal, places int32) []dec.Deci
 
 	// The positive weights, and the smallest exponent of all numbers: each
 	// becomes an integer count of 10^e.
-	type part struct {
-		i        int
-		w        *apd.Decimal
-		q, rem   apd.BigInt // share in quanta, and the remainder of the division
-		rounding bool
-	}
-	parts := make([]part, 0, len(weights))
+	parts := s.parts[:0]
+	defer func() { s.parts = parts[:0] }()
 	e := min(-places, t.Exponent)
 	for i, w := range weights {
 		if w.Sign() > 0 {
 			a := w.APD()
-			parts = append(parts, part{i: i, w: a})
+			parts = append(parts, allocPart{i: i, w: a})
 			e = min(e, a.Exponent)
 		}
 	}
@@ -89,11 +108,12 @@ func Allocate(total dec.Decimal, weights []dec.Decimal, places int32) []dec.Deci
 	left.Quo(T, quantum)
 	left.Sub(&left, &given)
 	if k := left.Int64(); k > 0 {
-		order := make([]*part, len(parts))
+		order := s.order[:0]
 		for j := range parts {
-			order[j] = &parts[j]
+			order = append(order, &parts[j])
 		}
-		slices.SortStableFunc(order, func(a, b *part) int { return b.rem.Cmp(&a.rem) })
+		s.order = order
+		slices.SortStableFunc(order, func(a, b *allocPart) int { return b.rem.Cmp(&a.rem) })
 		for _, p := range order[:min(k, int64(len(order)))] {
 			p.rounding = true
 		}
@@ -104,7 +124,10 @@ func Allocate(total dec.Decimal, weights []dec.Decimal, places int32) []dec.Deci
 		if p.rounding {
 			p.q.Add(&p.q, one)
 		}
-		shares[p.i] = dec.FromAPD(apd.NewWithBigInt(&p.q, -places))
+		var share apd.Decimal
+		share.Coeff.Set(&p.q)
+		share.Exponent = -places
+		shares[p.i] = dec.FromAPD(&share)
 	}
 	return shares
 }

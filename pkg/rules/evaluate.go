@@ -82,6 +82,7 @@ type evaluation struct {
 
 	qualifying []bool        // scratch: lines matching the current program
 	weights    []dec.Decimal // scratch: target weights of the current program
+	alloc      allocScratch  // scratch: buffers of the allocations
 
 	discounts   []events.Discount
 	trace       []events.Trace
@@ -99,8 +100,9 @@ func newEvaluation(c *Catalog, in Input, limits LimitsReader) *evaluation {
 		lines:      make([]lineState, len(in.Order.Lines)),
 		qualifying: make([]bool, len(in.Order.Lines)),
 		weights:    make([]dec.Decimal, len(in.Order.Lines)),
-		discounts:  []events.Discount{},
-		trace:      make([]events.Trace, 0, len(c.Programs)),
+		// A discount per line and layer is common; more grow the slice.
+		discounts: make([]events.Discount, 0, 2*len(in.Order.Lines)),
+		trace:     make([]events.Trace, 0, len(c.Programs)),
 	}
 	if in.Customer != nil {
 		e.customer = in.Customer.ID
@@ -496,7 +498,7 @@ func (e *evaluation) buyGetWeights(bg *BuyGet) string {
 // the total unless a share had to be clamped at a line's net (it never
 // does when total ≤ Σweights ≤ Σnets; the clamp is a guard).
 func (e *evaluation) allocate(layer, programID string, total dec.Decimal) dec.Decimal {
-	shares := Allocate(total, e.weights, e.places)
+	shares := e.alloc.allocate(total, e.weights, e.places)
 	given := dec.Zero
 	for i, s := range shares {
 		l := &e.lines[i]
