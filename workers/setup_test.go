@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -151,15 +150,7 @@ func (b *bundle) streamMsgs(stream string) []jetstream.RawStreamMsg {
 
 // results returns the order results on PROMO_RESULTS by causation id.
 func (b *bundle) results() map[string][]map[string]any {
-	out := map[string][]map[string]any{}
-	for _, m := range b.streamMsgs(b.subjects.StreamResults()) {
-		var r map[string]any
-		require.NoError(b.t, json.Unmarshal(m.Data, &r))
-		if id, ok := r["causation_id"].(string); ok {
-			out[id] = append(out[id], r)
-		}
-	}
-	return out
+	return testnats.ResultsByCausation(b.t, b.js, b.subjects.StreamResults())
 }
 
 // waitResults waits until every id has a result on PROMO_RESULTS.

@@ -3,7 +3,6 @@ package ops_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -109,15 +108,7 @@ func (b *bundle) messages(stream string) []jetstream.RawStreamMsg {
 
 // results maps causation id to the order results published for it.
 func (b *bundle) results() map[string][]map[string]any {
-	out := map[string][]map[string]any{}
-	for _, m := range b.messages(b.subjects.StreamResults()) {
-		var r map[string]any
-		require.NoError(b.t, json.Unmarshal(m.Data, &r))
-		if id, ok := r["causation_id"].(string); ok {
-			out[id] = append(out[id], r)
-		}
-	}
-	return out
+	return testnats.ResultsByCausation(b.t, b.js, b.subjects.StreamResults())
 }
 
 // eventually polls cond every 50 ms until it holds or 60 s pass.

@@ -15,6 +15,7 @@ package testnats
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -83,6 +84,21 @@ func StreamMessages(t testing.TB, js jetstream.JetStream, stream string) []jetst
 		}
 		require.NoError(t, err)
 		out = append(out, *m)
+	}
+	return out
+}
+
+// ResultsByCausation decodes every message of a results stream and maps
+// each causation_id to the results published for it, in stream order.
+func ResultsByCausation(t testing.TB, js jetstream.JetStream, stream string) map[string][]map[string]any {
+	t.Helper()
+	out := map[string][]map[string]any{}
+	for _, m := range StreamMessages(t, js, stream) {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal(m.Data, &r), "%s seq %d", stream, m.Sequence)
+		if id, ok := r["causation_id"].(string); ok {
+			out[id] = append(out[id], r)
+		}
 	}
 	return out
 }
