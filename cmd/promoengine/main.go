@@ -156,11 +156,12 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_LANES             per-customer serial lanes (default: as many as transactions)
   PROMO_TRANSACTIONS      order transactions running at once (default: CPUs, at least 2)
   PROMO_MAX_DELIVER       deliveries before an event is dead-lettered (default 10)
-  PROMO_DATABASE_MAX_CONNS  pool size (default lanes + 8)
+  PROMO_DATABASE_MAX_CONNS  pool size (default: the larger of lanes, transactions, CPUs, + 8)
   PROMO_SUBJECT_PREFIX    prefix of every subject and stream (default none)
   PROMO_DUPLICATE_WINDOW  JetStream de-duplication window (default 10m)
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)
   PROMO_LOG_FORMAT        json|console (default json; console on a terminal)
+  PROMO_PPROF             true: Go's profiler under /debug/pprof/ (default false)
 
 When PROMO_DATABASE_URL and PROMO_NATS_URL are unset and a ` + "`promoengine dev`" + `
 is running in this directory, commands use its embedded servers (.data/dev.env).

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,19 @@ func (k *APIKeys) Decode(value string) error {
 	}
 	*k = out
 	return nil
+}
+
+// Variables lists every environment variable the engine reads, in the
+// order of Config's fields.
+func Variables() []string {
+	t := reflect.TypeFor[Config]()
+	vars := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("envconfig"); tag != "" {
+			vars = append(vars, Prefix+"_"+tag)
+		}
+	}
+	return vars
 }
 
 // Load reads and validates the environment.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -57,4 +58,11 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+func TestVariablesListsEveryField(t *testing.T) {
+	vars := Variables()
+	require.Contains(t, vars, "PROMO_NATS_URL")
+	require.Contains(t, vars, "PROMO_ODOO_API_KEY")
+	require.Equal(t, reflect.TypeFor[Config]().NumField(), len(vars), "every field of Config has an envconfig tag")
 }
