@@ -160,11 +160,9 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	}
 	rep.CatalogVersion = current.Version
 
-	var expected int
-	var firstProcessed *int64
-	if err := snap.QueryRow(ctx, `SELECT count(*), min(stream_seq) FROM inbox WHERE stream_seq <= $1`, int64(w.last)).
-		Scan(&expected, &firstProcessed); err != nil {
-		return nil, fmt.Errorf("dry run: processed events: %w", err)
+	expected, firstProcessed, err := ledger.ProcessedUpTo(ctx, snap, w.last)
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	if w.empty || expected == 0 {
 		// Nothing up to the end of the range was processed: nothing can
@@ -180,15 +178,13 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 			"event and cannot without them (a replay without --dry-run still works)",
 			ErrHistoryGone, name, rep.RebuiltFrom, info.State.FirstSeq, info.Config.MaxAge)
 	}
-	jobs, err := recordedJobRuns(ctx, snap)
+	jobs, err := ledger.JobRuns(ctx, snap)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	// The order the events were processed in, read as it goes.
-	if _, err := snap.Exec(ctx, fmt.Sprintf(`DECLARE %s NO SCROLL CURSOR FOR
-		SELECT event_id, stream_seq, processed_at FROM inbox WHERE stream_seq <= %d ORDER BY processed_at, stream_seq`,
-		processedOrderCursor, w.last)); err != nil {
-		return nil, fmt.Errorf("dry run: processed events: %w", err)
+	if err := ledger.DeclareProcessedCursor(ctx, snap, processedOrderCursor, w.last); err != nil {
+		return nil, fmt.Errorf("dry run: %w", err)
 	}
 	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersAll(), rep.RebuiltFrom, w.last, false)
 	if err != nil {
@@ -253,7 +249,7 @@ type rebuild struct {
 	store           *ledger.Store
 	current         *rules.Catalog
 	catalogs        map[int64]*rules.Catalog
-	jobs            []jobRun
+	jobs            []ledger.JobRun
 	inRange         bool // an event of the range was reached
 	// deferred holds, by original order id, the reversals that found no
 	// original order yet (it was processed later than the reversal's
@@ -275,39 +271,8 @@ type rebuildItem struct {
 	inRange bool
 	data    []byte
 	ev      *events.Event
-	stored  storedEvent
+	stored  ledger.StoredEvent
 	warned  bool
-}
-
-// storedEvent is what the real database knows of a processed event.
-type storedEvent struct {
-	inbox   bool
-	seq     *int64 // inbox stream_seq
-	stored  bool   // a processed_orders or order_reversals row
-	version int64
-	result  []byte // only for events of the range
-}
-
-type jobRun struct {
-	asOf    time.Time
-	version int64
-	ranAt   time.Time
-}
-
-func recordedJobRuns(ctx context.Context, db pgx.Tx) ([]jobRun, error) {
-	rows, err := db.Query(ctx, `SELECT as_of, catalog_version, ran_at FROM job_runs ORDER BY ran_at, id`)
-	if err != nil {
-		return nil, fmt.Errorf("dry run: job runs: %w", err)
-	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobRun, error) {
-		var j jobRun
-		err := row.Scan(&j.asOf, &j.version, &j.ranAt)
-		return j, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dry run: job runs: %w", err)
-	}
-	return runs, nil
 }
 
 // run re-applies the processed events in the order they were processed:
@@ -316,29 +281,16 @@ func recordedJobRuns(ctx context.Context, db pgx.Tx) ([]jobRun, error) {
 // order, except where the workers had to wait — a return that came before
 // its order and was retried — which stream order would not reproduce.
 func (r *rebuild) run(prog Progress) error {
-	type processed struct {
-		eventID string
-		seq     int64
-		at      time.Time
-	}
 	for {
-		rows, err := r.snap.Query(r.ctx, "FETCH 512 FROM "+processedOrderCursor)
+		page, err := ledger.FetchProcessed(r.ctx, r.snap, processedOrderCursor, 512)
 		if err != nil {
-			return fmt.Errorf("processed events: %w", err)
-		}
-		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (processed, error) {
-			var p processed
-			err := row.Scan(&p.eventID, &p.seq, &p.at)
-			return p, err
-		})
-		if err != nil {
-			return fmt.Errorf("processed events: %w", err)
+			return err
 		}
 		if len(page) == 0 {
 			break
 		}
 		for _, p := range page {
-			it, err := r.item(uint64(p.seq))
+			it, err := r.item(uint64(p.StreamSeq))
 			if err != nil {
 				return err
 			}
@@ -346,7 +298,7 @@ func (r *rebuild) run(prog Progress) error {
 				r.missing++
 				continue
 			}
-			if err := r.add(it, p.at, prog); err != nil {
+			if err := r.add(it, p.ProcessedAt, prog); err != nil {
 				return err
 			}
 		}
@@ -369,7 +321,7 @@ func (r *rebuild) run(prog Progress) error {
 // worker sends them; a recorded job run between two events, a change of
 // catalog, or a paid order that reversals were waiting for ends a batch.
 func (r *rebuild) add(it *rebuildItem, processedAt time.Time, prog Progress) error {
-	if len(r.jobs) > 0 && !r.jobs[0].ranAt.After(processedAt) {
+	if len(r.jobs) > 0 && !r.jobs[0].RanAt.After(processedAt) {
 		if err := r.flush(prog); err != nil {
 			return err
 		}
@@ -435,14 +387,14 @@ func (r *rebuild) catalogFor(it *rebuildItem) (*rules.Catalog, error) {
 	if it.inRange {
 		return r.current, nil
 	}
-	if !it.stored.stored {
+	if !it.stored.Stored {
 		if !it.warned {
 			it.warned = true
 			r.warn("event %s (seq %d) is in the inbox without a stored result; re-applied with the current catalog", it.ev.EventID, it.seq)
 		}
 		return r.current, nil
 	}
-	return r.catalog(it.stored.version)
+	return r.catalog(it.stored.CatalogVersion)
 }
 
 // item returns the processed event stored at seq, reading the stream ahead
@@ -498,16 +450,16 @@ func (r *rebuild) readAhead() error {
 			inRange = append(inRange, ev.EventID)
 		}
 	}
-	stored, err := lookupStored(r.ctx, r.snap, ids, paidOrders, reversals, inRange)
+	stored, err := ledger.LookupStored(r.ctx, r.snap, ids, paidOrders, reversals, inRange)
 	if err != nil {
 		return err
 	}
 	for _, it := range chunk {
-		var st storedEvent
+		var st ledger.StoredEvent
 		if it.ev != nil {
 			st = stored[it.ev.EventID]
 		}
-		if !st.inbox || st.seq == nil || uint64(*st.seq) != it.seq {
+		if !st.InInbox || st.StreamSeq == nil || uint64(*st.StreamSeq) != it.seq {
 			if it.inRange {
 				r.rep.NotProcessed++
 			}
@@ -519,75 +471,20 @@ func (r *rebuild) readAhead() error {
 	return nil
 }
 
-// lookupStored reads, in one round trip, the inbox rows of ids and the
-// stored catalog version (and, for the events of inRange, the result) of
-// the paid orders and reversals.
-//
-// These reads belong with the rest of the ledger's SQL in pkg/ledger; they
-// are here, read only, until it exports them.
-func lookupStored(ctx context.Context, db pgx.Tx, ids, paidOrders, reversals, inRange []string) (map[string]storedEvent, error) {
-	out := make(map[string]storedEvent, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	b := &pgx.Batch{}
-	b.Queue(`SELECT event_id, stream_seq FROM inbox WHERE event_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			var st storedEvent
-			if err := rows.Scan(&id, &st.seq); err != nil {
-				return err
-			}
-			st.inbox = true
-			out[id] = st
-		}
-		return rows.Err()
-	})
-	scanStored := func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id string
-			var version int64
-			var result *string
-			if err := rows.Scan(&id, &version, &result); err != nil {
-				return err
-			}
-			st := out[id]
-			st.stored, st.version = true, version
-			if result != nil {
-				st.result = []byte(*result)
-			}
-			out[id] = st
-		}
-		return rows.Err()
-	}
-	if len(paidOrders) > 0 {
-		b.Queue(`SELECT event_id, catalog_version, CASE WHEN event_id = ANY($2) THEN result::text END
-			FROM processed_orders WHERE order_id = ANY($1)`, paidOrders, inRange).Query(scanStored)
-	}
-	if len(reversals) > 0 {
-		b.Queue(`SELECT event_id, catalog_version, CASE WHEN event_id = ANY($2) THEN result::text END
-			FROM order_reversals WHERE event_id = ANY($1)`, reversals, inRange).Query(scanStored)
-	}
-	if err := db.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("look up processed events: %w", err)
-	}
-	return out, nil
-}
-
 // runJobsBefore re-applies the recorded job runs that ran before t.
 func (r *rebuild) runJobsBefore(t time.Time) error {
-	for len(r.jobs) > 0 && !r.jobs[0].ranAt.After(t) {
+	for len(r.jobs) > 0 && !r.jobs[0].RanAt.After(t) {
 		j := r.jobs[0]
 		r.jobs = r.jobs[1:]
 		cat := r.current
 		if !r.inRange {
 			var err error
-			if cat, err = r.catalog(j.version); err != nil {
+			if cat, err = r.catalog(j.CatalogVersion); err != nil {
 				return err
 			}
 		}
-		if _, err := r.store.RunJobsWith(r.ctx, r.sc.Tx, cat, j.asOf); err != nil {
-			return fmt.Errorf("re-apply the job run as of %s: %w", j.asOf.Format(time.RFC3339), err)
+		if _, err := r.store.RunJobsWith(r.ctx, r.sc.Tx, cat, j.AsOf); err != nil {
+			return fmt.Errorf("re-apply the job run as of %s: %w", j.AsOf.Format(time.RFC3339), err)
 		}
 		r.rep.JobRuns++
 	}
@@ -709,7 +606,7 @@ func (r *rebuild) batch(cat *rules.Catalog, run []*rebuildItem) (results []*even
 
 func (r *rebuild) compare(it *rebuildItem, res *events.OrderResult) error {
 	r.rep.Compared++
-	if it.stored.result == nil {
+	if it.stored.Result == nil {
 		r.warn("event %s (seq %d) has no stored result to compare with", it.ev.EventID, it.seq)
 		return nil
 	}
@@ -717,7 +614,7 @@ func (r *rebuild) compare(it *rebuildItem, res *events.OrderResult) error {
 	if err != nil {
 		return err
 	}
-	fields, err := diffResults(it.stored.result, replayed)
+	fields, err := diffResults(it.stored.Result, replayed)
 	if err != nil {
 		return fmt.Errorf("compare the result of %s: %w", it.ev.EventID, err)
 	}
@@ -729,7 +626,7 @@ func (r *rebuild) compare(it *rebuildItem, res *events.OrderResult) error {
 
 func (r *rebuild) eventDiff(it *rebuildItem, fields []FieldDiff, failure string) EventDiff {
 	return EventDiff{Seq: it.seq, EventID: it.ev.EventID, Type: it.ev.Type, OrderID: string(it.ev.OrderID()),
-		StoredCatalogVersion: it.stored.version, Fields: fields, Failure: failure}
+		StoredCatalogVersion: it.stored.CatalogVersion, Fields: fields, Failure: failure}
 }
 
 // failed records an event that could not be re-applied: in the range it
