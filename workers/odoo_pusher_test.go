@@ -1,7 +1,6 @@
 package workers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
 	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/testlog"
 	"github.com/promoengine/promoengine/internal/testnats"
 	"github.com/promoengine/promoengine/pkg/events"
 )
@@ -38,7 +38,7 @@ type pusherBundle struct {
 	odoo     *odootest.Server
 	client   *odoo.Client
 	metrics  *metrics.Metrics
-	logs     *lockedBuffer
+	logs     *testlog.Buffer
 	log      zerolog.Logger
 
 	mu      sync.Mutex
@@ -56,30 +56,13 @@ type appliedResult struct {
 	Kwargs   map[string]json.RawMessage
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func setupPusher(t *testing.T, odooTimeout time.Duration) *pusherBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	ns := testnats.New(t)
 	b := &pusherBundle{t: t, ctx: ctx, js: ns.JetStream(t), subjects: events.NewSubjects(""),
-		odoo: odootest.New(t), metrics: metrics.New(prometheus.NewRegistry()), logs: &lockedBuffer{},
+		odoo: odootest.New(t), metrics: metrics.New(prometheus.NewRegistry()), logs: &testlog.Buffer{},
 		tries: map[string]int{}}
 	b.log = zerolog.New(b.logs).Level(zerolog.TraceLevel)
 	b.client = b.odoo.Client(t, b.log, odooTimeout)

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
 	"github.com/promoengine/promoengine/internal/streams"
 	"github.com/promoengine/promoengine/internal/testdb"
+	"github.com/promoengine/promoengine/internal/testlog"
 	"github.com/promoengine/promoengine/internal/testnats"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -59,23 +59,6 @@ programs:
   - {id: drinks-10, layer: item, when: {products: {categories: ["12"]}}, reward: {percent: "10"}}
 `
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // apiBundle is an API served over real HTTP, on a real NATS server with the
 // engine's streams, with (when asked) a real database and a fake Odoo.
 type apiBundle struct {
@@ -88,7 +71,7 @@ type apiBundle struct {
 	store    *ledger.Store
 	odoo     *odootest.Server
 	metrics  *metrics.Metrics
-	logs     *lockedBuffer
+	logs     *testlog.Buffer
 	catalog  atomic.Pointer[rules.Catalog]
 	ready    atomic.Pointer[error]
 }
@@ -104,7 +87,7 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	t.Cleanup(cancel)
 	ns := testnats.New(t)
 	b := &apiBundle{t: t, ctx: ctx, js: ns.JetStream(t), subjects: events.NewSubjects(""),
-		metrics: metrics.New(prometheus.NewRegistry()), logs: &lockedBuffer{}}
+		metrics: metrics.New(prometheus.NewRegistry()), logs: &testlog.Buffer{}}
 	b.store = ledger.NewStore(b.subjects)
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
 	log := zerolog.New(b.logs).Level(zerolog.TraceLevel)

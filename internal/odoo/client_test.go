@@ -1,13 +1,11 @@
 package odoo_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
+	"github.com/promoengine/promoengine/internal/testlog"
 	"github.com/promoengine/promoengine/pkg/dec"
 )
 
@@ -31,34 +30,16 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type bundle struct {
 	odoo *odootest.Server
 	c    *odoo.Client
-	logs *syncBuffer
+	logs *testlog.Buffer
 }
 
 func setup(t *testing.T, timeout time.Duration) *bundle {
 	t.Helper()
 	srv := odootest.New(t)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := zerolog.New(logs).Level(zerolog.TraceLevel)
 	return &bundle{odoo: srv, c: srv.Client(t, log, timeout), logs: logs}
 }

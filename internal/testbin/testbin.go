@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promoengine/promoengine/internal/testlog"
 )
 
 var build = sync.OnceValues(func() (string, error) {
@@ -115,7 +117,7 @@ func Run(t testing.TB, env Env, args ...string) Result {
 type Proc struct {
 	t        testing.TB
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *testlog.Buffer
 	done     chan struct{}
 	HTTPAddr string
 }
@@ -134,7 +136,7 @@ func Start(t testing.TB, env Env, args ...string) *Proc {
 	cmd := exec.Command(Path(t), args...)
 	cmd.Env = full.list()
 	cmd.Dir = t.TempDir()
-	log := &syncBuffer{}
+	log := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	p := &Proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), HTTPAddr: addr}
@@ -203,21 +205,4 @@ func freeAddr(t testing.TB) string {
 	require.NoError(t, err)
 	defer ln.Close()
 	return "127.0.0.1:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
