@@ -236,3 +236,24 @@ func TestCustomersOfOrdersAndLockCustomers(t *testing.T) {
 	_, err = b.store.Customer(b.ctx, b.pool, "nobody", mustTime(t, "2026-03-01T10:00:00+07:00"), b.cat)
 	require.ErrorIs(t, err, ledger.ErrUnknownCustomer)
 }
+
+// An Odoo refund that gives back lines of two orders comes as two returns
+// with the refund's order id, one per original order: both apply. The same
+// (refund, original) pair under another event id is a duplicate order.
+func TestRefundOfTwoOrdersIsTwoReturns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, baseCatalog)
+	b.process(t, paidEvent(t, "e1", "2026-03-01T10:00:00+07:00", "o1", "c", "", line{qty: "2", price: "10000"}))
+	b.process(t, paidEvent(t, "e2", "2026-03-01T11:00:00+07:00", "o2", "c", "", line{qty: "1", price: "30000"}))
+
+	res := b.process(t, returnEvent(t, "r:o1", "2026-03-02T10:00:00+07:00", "refund-9", "o1", "1", "1"))
+	require.Equal(t, events.StatusApplied, res.Status)
+	requireDec(t, "10", res.Points.ClawedBack)
+	res = b.process(t, returnEvent(t, "r:o2", "2026-03-02T10:00:00+07:00", "refund-9", "o2", "1", "1"))
+	require.Equal(t, events.StatusApplied, res.Status)
+	requireDec(t, "30", res.Points.ClawedBack)
+
+	_, err := b.tryProcess(returnEvent(t, "r:o1-again", "2026-03-02T10:00:00+07:00", "refund-9", "o1", "1", "1"))
+	require.ErrorIs(t, err, ledger.ErrDuplicateOrder)
+	b.reconcile(t, "c")
+}

@@ -93,7 +93,9 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 	queueInbox(b, ev, streamSeq, &fresh)
 	var seenEvent string
 	if kind == reversalReturned {
-		b.Queue(`SELECT event_id FROM order_reversals WHERE order_id = $1 AND kind = 'returned'`, orderID).
+		// A return is one (return order, original order) pair: a refund of
+		// lines of several orders comes as one event per original order.
+		b.Queue(`SELECT event_id FROM order_reversals WHERE order_id = $1 AND original_order_id = $2 AND kind = 'returned'`, orderID, origID).
 			QueryRow(func(row pgx.Row) error {
 				if err := row.Scan(&seenEvent); err != nil && !isNoRows(err) {
 					return err
@@ -135,7 +137,7 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 		return nil, nil
 	}
 	if seenEvent != "" {
-		return nil, fmt.Errorf("%w: return %s was processed by event %s, not %s", ErrDuplicateOrder, orderID, seenEvent, ev.EventID)
+		return nil, fmt.Errorf("%w: return %s of order %s was processed by event %s, not %s", ErrDuplicateOrder, orderID, origID, seenEvent, ev.EventID)
 	}
 	if orig == nil {
 		return nil, fmt.Errorf("%w: %s refers to order %s", ErrUnknownOriginalOrder, ev.EventID, origID)
