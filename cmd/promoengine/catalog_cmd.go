@@ -26,6 +26,9 @@ func runCatalog(ctx context.Context, c *cli, args []string) error {
 		return usagef("catalog: want a subcommand: %s", catalogUsage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		_, err := parseFlags(newFlags(c, "catalog", catalogUsage, catalogExamples), []string{"--help"})
+		return err
 	case "apply", "validate":
 		fs := newFlags(c, "catalog "+args[0], catalogUsage, catalogExamples)
 		file := fs.String("f", "", "catalog file, YAML or JSON (- for stdin)")

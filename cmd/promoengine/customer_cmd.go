@@ -25,12 +25,14 @@ func runCustomer(ctx context.Context, c *cli, args []string) error {
 `)
 	atText := fs.String("at", "", "balance as of this RFC 3339 time (default: now)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if help, err := parseFlags(fs, args[1:]); help || err != nil {
+	ids, help, err := parseInterspersed(fs, args[1:])
+	if help || err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(ids) != 1 {
 		return usagef("customer show: want exactly one customer id")
 	}
+	id := ids[0]
 	at := time.Now()
 	if *atText != "" {
 		t, err := time.Parse(time.RFC3339Nano, *atText)
@@ -44,9 +46,9 @@ func runCustomer(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer ls.Close()
-	view, err := ls.store.Customer(ctx, ls.pool, fs.Arg(0), at, ls.catalog)
+	view, err := ls.store.Customer(ctx, ls.pool, id, at, ls.catalog)
 	if errors.Is(err, ledger.ErrUnknownCustomer) {
-		return fmt.Errorf("customer %q has no account (no order of theirs was processed)", fs.Arg(0))
+		return fmt.Errorf("customer %q has no account (no order of theirs was processed)", id)
 	}
 	if err != nil {
 		return err

@@ -202,15 +202,23 @@ func TestReplayUsageErrors(t *testing.T) {
 // Every operator command explains itself with examples.
 func TestOperatorCommandsHelp(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{
+	operator := [][]string{
 		{"publish", "--help"}, {"replay", "--help"}, {"dlq", "--help"}, {"dlq", "list", "--help"},
 		{"dlq", "redrive", "-h"}, {"status", "--help"}, {"help", "replay"},
-	} {
+	}
+	others := [][]string{
+		{"catalog", "--help"}, {"help", "catalog"}, {"catalog", "apply", "--help"}, {"customer", "--help"},
+		{"customer", "show", "-h"}, {"jobs", "--help"}, {"results", "--help"}, {"migrate", "--help"},
+		{"run", "--help"}, {"dev", "--help"},
+	}
+	for i, args := range append(operator, others...) {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr, zerolog.Nop())
 		require.NoError(t, err, "%v", args)
 		require.Contains(t, stderr.String(), "Examples:", "%v", args)
-		require.Contains(t, stderr.String(), "Exit status", "%v", args)
+		if i < len(operator) {
+			require.Contains(t, stderr.String(), "Exit status", "%v", args)
+		}
 	}
 }
 
