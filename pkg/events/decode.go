@@ -83,7 +83,7 @@ func Decode(data []byte) (*Event, error) {
 	}
 
 	r := &docReader{}
-	ev := &Event{EventID: r.str(obj["event_id"]), Type: typ, CompanyID: r.id(obj["company_id"]), PosConfigID: r.id(obj["pos_config_id"])}
+	ev := &Event{EventID: r.str(obj["event_id"]), Type: typ, CompanyID: r.id("/company_id", obj["company_id"]), PosConfigID: r.id("/pos_config_id", obj["pos_config_id"])}
 	add := r.add
 	occurred := r.str(obj["occurred_at"])
 	ev.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred)
@@ -97,7 +97,7 @@ func Decode(data []byte) (*Event, error) {
 	case TypeOrderReturned:
 		ev.Returned = r.returned(order)
 	case TypeOrderCancelled:
-		ev.Cancelled = &CancelledOrder{ID: r.id(order["id"])}
+		ev.Cancelled = &CancelledOrder{ID: r.id("/order/id", order["id"])}
 	}
 	switch {
 	case ev.Paid != nil:

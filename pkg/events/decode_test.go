@@ -48,6 +48,10 @@ func TestDecodeRefusesWithThePointerOfEveryProblem(t *testing.T) {
 		{"negative qty", strings.Replace(validPaid, `"qty":0.1`, `"qty":"-1"`, 1), []string{"/order/lines/0/qty"}},
 		{"zero qty", strings.Replace(validPaid, `"qty":0.1`, `"qty":0`, 1), []string{"/order/lines/0/qty"}},
 		{"fractional id", strings.Replace(validPaid, `"customer_id":77`, `"customer_id":7.5`, 1), []string{"/order/customer_id"}},
+		// The schema's integer admits 77.0 and 1e3; as ids they would be
+		// other strings than 77 and 1000, so one customer would be two.
+		{"integer id with a fraction", strings.Replace(validPaid, `"customer_id":77`, `"customer_id":77.0`, 1), []string{"/order/customer_id"}},
+		{"integer id with an exponent", strings.Replace(validPaid, `"customer_id":77`, `"customer_id":1e3`, 1), []string{"/order/customer_id"}},
 		{"duplicate line ids", strings.Replace(validPaid, `"lines":[{"id":1,`, `"lines":[{"id":"1","product_id":"9","qty":"1","unit_price":"1"},{"id":1,`, 1), []string{"/order/lines/1/id"}},
 		{"too many digits", strings.Replace(validPaid, `"qty":0.1`, `"qty":1234567890123456789`, 1), []string{"/order/lines/0/qty"}},
 		{"return without original", `{"event_id":"r","type":"pos.order.returned","occurred_at":"2026-11-28T10:15:00Z","company_id":"1","pos_config_id":"1","order":{"id":"2","lines":[{"line_id":"1","qty":"1"}]}}`, []string{"/order/original_order_id"}},

@@ -27,25 +27,31 @@ func (r *docReader) str(v any) string {
 	return s
 }
 
-// id reads a string id or an integer, normalised to its decimal digits.
-func (r *docReader) id(v any) ID {
+// id reads a string id or an integer, normalised to its decimal digits
+// (SPEC §3): a JSON number that is not written as an integer (77.0, 1e3) is
+// refused, as ID.UnmarshalJSON refuses it, or one customer could become two.
+func (r *docReader) id(p string, v any) ID {
 	switch x := v.(type) {
 	case string:
 		return ID(x)
 	case json.Number:
-		return ID(x.String())
+		var id ID
+		if err := id.UnmarshalJSON([]byte(x)); err != nil {
+			r.add(p, "%s is not an integer id (write it with digits only, or as a string)", x)
+		}
+		return id
 	}
 	return ""
 }
 
-func (r *docReader) ids(v any) IDs {
+func (r *docReader) ids(p string, v any) IDs {
 	a, _ := v.([]any)
 	if len(a) == 0 {
 		return nil
 	}
 	out := make(IDs, len(a))
 	for i, x := range a {
-		out[i] = r.id(x)
+		out[i] = r.id(p+"/"+strconv.Itoa(i), x)
 	}
 	return out
 }
@@ -70,10 +76,10 @@ func (r *docReader) decimal(p string, v any) dec.Decimal {
 
 func (r *docReader) paid(o map[string]any) *PaidOrder {
 	p := &PaidOrder{
-		ID:         r.id(o["id"]),
+		ID:         r.id("/order/id", o["id"]),
 		Name:       r.str(o["name"]),
 		Currency:   r.str(o["currency"]),
-		CustomerID: r.id(o["customer_id"]),
+		CustomerID: r.id("/order/customer_id", o["customer_id"]),
 	}
 	if codes, ok := o["coupon_codes"].([]any); ok && len(codes) > 0 {
 		p.CouponCodes = make([]string, len(codes))
@@ -91,10 +97,10 @@ func (r *docReader) paid(o map[string]any) *PaidOrder {
 		m, _ := l.(map[string]any)
 		at := "/order/lines/" + strconv.Itoa(i)
 		p.Lines[i] = Line{
-			ID:          r.id(m["id"]),
-			ProductID:   r.id(m["product_id"]),
-			CategoryIDs: r.ids(m["category_ids"]),
-			TagIDs:      r.ids(m["tag_ids"]),
+			ID:          r.id(at+"/id", m["id"]),
+			ProductID:   r.id(at+"/product_id", m["product_id"]),
+			CategoryIDs: r.ids(at+"/category_ids", m["category_ids"]),
+			TagIDs:      r.ids(at+"/tag_ids", m["tag_ids"]),
 			Qty:         r.decimal(at+"/qty", m["qty"]),
 			UnitPrice:   r.decimal(at+"/unit_price", m["unit_price"]),
 		}
@@ -104,17 +110,18 @@ func (r *docReader) paid(o map[string]any) *PaidOrder {
 
 func (r *docReader) returned(o map[string]any) *ReturnedOrder {
 	ret := &ReturnedOrder{
-		ID:              r.id(o["id"]),
+		ID:              r.id("/order/id", o["id"]),
 		Name:            r.str(o["name"]),
-		OriginalOrderID: r.id(o["original_order_id"]),
+		OriginalOrderID: r.id("/order/original_order_id", o["original_order_id"]),
 	}
 	lines, _ := o["lines"].([]any)
 	ret.Lines = make([]ReturnLine, len(lines))
 	for i, l := range lines {
 		m, _ := l.(map[string]any)
+		at := "/order/lines/" + strconv.Itoa(i)
 		ret.Lines[i] = ReturnLine{
-			LineID: r.id(m["line_id"]),
-			Qty:    r.decimal("/order/lines/"+strconv.Itoa(i)+"/qty", m["qty"]),
+			LineID: r.id(at+"/line_id", m["line_id"]),
+			Qty:    r.decimal(at+"/qty", m["qty"]),
 		}
 	}
 	return ret
