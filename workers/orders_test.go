@@ -319,3 +319,35 @@ func TestOrdersBulkFailureFallsBackToOneEventAtATime(t *testing.T) {
 	require.Equal(t, 9, b.count(`SELECT count(*) FROM inbox`))
 	require.Zero(t, b.count(`SELECT count(*) FROM inbox WHERE event_id = 'poison'`))
 }
+
+// A stopping relay publishes what is in the outbox instead of leaving it to
+// the next start (rows inserted here send no NOTIFY, and the poll is an
+// hour away: only the drain at stop can publish them).
+func TestRelayPublishesTheOutboxWhenStopping(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := NewOutboxRelay(b.pool, b.js, b.metrics, b.log)
+	r.PollInterval = time.Hour
+	r.Start(b.ctx)
+	t.Cleanup(r.Stop)
+
+	insert := func(id string) {
+		_, err := b.pool.Exec(b.ctx, `INSERT INTO outbox (event_id, subject, payload) VALUES ($1, $2, '{}')`, id, b.subjects.ResultsOrder())
+		require.NoError(t, err)
+	}
+	insert("first")
+	_, err := b.pool.Exec(b.ctx, `NOTIFY promo_outbox`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return len(b.streamMsgs(b.subjects.StreamResults())) == 1 && b.count(`SELECT count(*) FROM outbox`) == 0
+	}, 30*time.Second, 20*time.Millisecond, "the relay leads and publishes")
+
+	for _, id := range []string{"a", "b", "c"} {
+		insert(id)
+	}
+	time.Sleep(300 * time.Millisecond)
+	require.Equal(t, 3, b.count(`SELECT count(*) FROM outbox`), "nothing woke the relay")
+	r.Stop()
+	require.Zero(t, b.count(`SELECT count(*) FROM outbox`))
+	require.Len(t, b.streamMsgs(b.subjects.StreamResults()), 4)
+}

@@ -87,7 +87,8 @@ func (r *OutboxRelay) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends the relay after the chunk in flight.
+// Stop ends the relay after publishing what is in the outbox (for up to 5
+// s; what is left waits for the next leader).
 func (r *OutboxRelay) Stop() {
 	if r.cancel == nil {
 		return
@@ -153,8 +154,15 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 			case err := <-lost:
 				return err
 			default:
-				return ctx.Err()
 			}
+			// Stopping (the order workers have stopped first): publish what
+			// they committed last, rather than leave it to the next start.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if err := r.drain(dctx); err != nil {
+				r.log.Warn().Err(err).Msg("publish the outbox before stopping; the next leader publishes the rest")
+			}
+			cancel()
+			return ctx.Err()
 		case <-waker.C:
 		case <-deleteDue:
 		}
@@ -208,7 +216,7 @@ func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
 // again (with the same id) on the next round.
 func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, futures []jetstream.PubAckFuture, pubErr error) error {
 	acked := make([]int64, 0, len(rows))
-	ids := make([]string, 0, len(rows))
+	var ids []string // for the test hook
 	var firstErr error
 	timeout := time.After(10 * time.Second)
 	for i, f := range futures {
@@ -216,7 +224,9 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 		case <-f.Ok():
 			if firstErr == nil {
 				acked = append(acked, rows[i].ID)
-				ids = append(ids, rows[i].EventID)
+				if r.Hooks.AfterPublish != nil {
+					ids = append(ids, rows[i].EventID)
+				}
 			}
 		case err := <-f.Err():
 			if firstErr == nil {

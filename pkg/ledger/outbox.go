@@ -62,20 +62,14 @@ type OutboxRow struct {
 	CreatedAt time.Time
 }
 
-// PendingOutbox returns up to limit unpublished rows in id order. Rows of one
-// customer are in commit order: their transactions are serialised by the
-// customer's row lock, so a later one allocates a later id.
-func PendingOutbox(ctx context.Context, db DB, limit int) ([]OutboxRow, error) {
-	return NextOutbox(ctx, db, nil, limit)
-}
-
 // NextOutbox deletes the rows of published (acknowledged by JetStream) and
 // returns up to limit of the rows left, in id order, in one round trip and
 // one implicit transaction, so that the relay pays one statement pipeline
-// per chunk instead of two. The deletion commits without waiting for the
-// WAL flush: a deletion lost to a PostgreSQL crash only publishes its rows
-// again with the same Nats-Msg-Id, which the results stream drops as
-// duplicates.
+// per chunk instead of two.
+//
+// Rows of one customer are in commit order: their transactions are
+// serialised by the customer's row lock, so a later one allocates a later
+// id.
 func NextOutbox(ctx context.Context, db DB, published []int64, limit int) ([]OutboxRow, error) {
 	var out []OutboxRow
 	b := &pgx.Batch{}
@@ -105,14 +99,13 @@ func NextOutbox(ctx context.Context, db DB, published []int64, limit int) ([]Out
 // end with. With no index path left, a plan would keep its sequential scan
 // at a prohibitive cost, which would also make PostgreSQL JIT-compile it:
 // jit is off, and id > 0 (true of every bigserial) gives count(*) an index
-// path. Deletions do not wait for the WAL flush (see NextOutbox). The plans
+// path. The plans
 // are generic: with an array or a limit as parameter PostgreSQL otherwise
 // plans every execution again (a third of the relay's cost at 1,000
 // orders/s), for the same index scan.
-const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// DeleteOutbox removes rows JetStream has acknowledged (without waiting for
-// the WAL flush, as NextOutbox).
+// DeleteOutbox removes rows JetStream has acknowledged.
 func DeleteOutbox(ctx context.Context, db DB, ids []int64) error {
 	b := &pgx.Batch{}
 	b.Queue(outboxByIndex)

@@ -30,13 +30,20 @@ func TestOutboxReadsByIndexWithoutChangingTheSession(t *testing.T) {
 		}
 		return nil
 	}))
-	rows, err := ledger.PendingOutbox(b.ctx, pool, 10)
+	rows, err := ledger.NextOutbox(b.ctx, pool, nil, 10)
 	require.NoError(t, err)
 	require.Len(t, rows, 3)
 	require.NoError(t, ledger.DeleteOutbox(b.ctx, pool, []int64{rows[0].ID, rows[1].ID}))
 	n, _, err := ledger.OutboxBacklog(b.ctx, pool)
 	require.NoError(t, err)
 	require.Equal(t, int64(1), n)
+	// The next read deletes what the previous chunk published.
+	rows, err = ledger.NextOutbox(b.ctx, pool, []int64{rows[2].ID}, 10)
+	require.NoError(t, err)
+	require.Empty(t, rows)
+	n, _, err = ledger.OutboxBacklog(b.ctx, pool)
+	require.NoError(t, err)
+	require.Zero(t, n)
 
 	var setting string
 	require.NoError(t, pool.QueryRow(b.ctx, `SHOW enable_seqscan`).Scan(&setting))
