@@ -496,6 +496,12 @@ func (o *Orders) acknowledge(ctx context.Context, batch []item, results []*event
 // finish settles one event that did not commit with its batch.
 func (o *Orders) finish(ctx context.Context, it item, typ string, outcome error) {
 	defer o.fetcher.Release()
+	if it.ev != nil && it.ev.Paid != nil && it.customer != "" {
+		// The route was remembered when the sale was routed; a sale that did
+		// not commit (a duplicate order id of another customer, above all)
+		// must not route the returns of the order that did.
+		o.routes.forget(string(it.ev.Paid.ID), it.customer)
+	}
 	settlement, err := o.settler.Settle(ctx, it.msg, outcome)
 	label := string(settlement)
 	if settlement == consume.Acked {
@@ -604,4 +610,16 @@ func (c *routeCache) put(k, v string) {
 		c.prev, c.cur = c.cur, make(map[string]string, c.max)
 	}
 	c.cur[k] = v
+}
+
+// forget drops k if it maps to v: a lookup then asks the database.
+func (c *routeCache) forget(k, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur[k] == v {
+		delete(c.cur, k)
+	}
+	if c.prev[k] == v {
+		delete(c.prev, k)
+	}
 }

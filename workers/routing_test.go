@@ -36,3 +36,36 @@ func TestReturnBehindItsSaleKeepsCustomerOrder(t *testing.T) {
 		require.Equal(t, "15", rs[id][0]["points"].(map[string]any)["balance"], id)
 	}
 }
+
+// A sale refused as a duplicate order id (another customer's) does not
+// leave its customer as the route of the order that was committed.
+func TestRefusedSaleDoesNotRouteTheOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	o := b.startOrders(OrdersHooks{})
+	b.startRelay(OutboxRelayHooks{})
+	b.publish(b.subjects.OrdersPaid(), paidEvent("dup-a", "alice", line("1", "food", "1", "10000")), "dup-a")
+	b.waitResults("dup-a")
+	// Same order id ("o-dup-a"), another customer, another event id.
+	other := []byte(`{"event_id":"dup-b","type":"pos.order.paid","occurred_at":"2026-11-24T10:00:00+07:00","company_id":"1","pos_config_id":"1","order":{"id":"o-dup-a","currency":"IDR","customer_id":"bob","lines":[{"id":"1","product_id":"p1","qty":"1","unit_price":"1"}]}}`)
+	b.publish(b.subjects.OrdersPaid(), other, "dup-b")
+	b.waitQuiet()
+	require.Len(t, b.streamMsgs(b.subjects.StreamDLQ()), 1, "dead-lettered as duplicate_order")
+	c, ok := o.routes.get("o-dup-a")
+	require.True(t, !ok || c == "alice", "route of o-dup-a is %q", c)
+	require.Equal(t, "alice", o.customerOfOrder(b.ctx, "o-dup-a"))
+}
+
+func TestRouteCacheForgetsOnlyItsOwnEntry(t *testing.T) {
+	c := newRouteCache(2)
+	c.put("o1", "alice")
+	c.forget("o1", "bob")
+	v, ok := c.get("o1")
+	require.True(t, ok)
+	require.Equal(t, "alice", v)
+	c.put("o2", "x")
+	c.put("o3", "y") // o1 moves to the previous generation
+	c.forget("o1", "alice")
+	_, ok = c.get("o1")
+	require.False(t, ok)
+}
