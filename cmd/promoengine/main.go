@@ -156,7 +156,7 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_LANES             per-customer serial lanes (default: as many as transactions)
   PROMO_TRANSACTIONS      order transactions running at once (default: CPUs, at least 2)
   PROMO_MAX_DELIVER       deliveries before an event is dead-lettered (default 10)
-  PROMO_DATABASE_MAX_CONNS  pool size (default: the larger of lanes, transactions, CPUs, + 8)
+  PROMO_DATABASE_MAX_CONNS  pool size (default: the larger of lanes and transactions, + 8)
   PROMO_SUBJECT_PREFIX    prefix of every subject and stream (default none)
   PROMO_DUPLICATE_WINDOW  JetStream de-duplication window (default 10m)
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)

@@ -85,7 +85,7 @@ func runReplay(ctx context.Context, c *cli, args []string) error {
 	defer pool.Close()
 	bar := progressBar(c, false)
 	op := ops.New(js, pool, subjects, quietLog(c.log))
-	rep, err := op.Replay(ctx, ops.ReplayOptions{Range: r, Lanes: cfg.Lanes, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, Progress: bar})
+	rep, err := op.Replay(ctx, ops.ReplayOptions{Range: r, Lanes: cfg.Lanes, InFlight: cfg.Transactions, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, Progress: bar})
 	bar.Done()
 	if rep != nil {
 		if *asJSON {

@@ -45,7 +45,8 @@ type Config struct {
 	NATSCreds string `envconfig:"NATS_CREDS"`
 
 	DatabaseURL string `envconfig:"DATABASE_URL"`
-	// DatabaseMaxConns sizes the pool; 0 picks lanes + 8.
+	// DatabaseMaxConns sizes the pool; 0 picks the larger of lanes and
+	// transactions (as the order worker resolves them), + 8.
 	DatabaseMaxConns int32 `envconfig:"DATABASE_MAX_CONNS" default:"0"`
 
 	HTTPAddr string `envconfig:"HTTP_ADDR" default:":8080"`

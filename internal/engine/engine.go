@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"slices"
 	"time"
 
@@ -98,7 +97,8 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	}
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns == 0 {
-		maxConns = int32(max(cfg.Lanes, cfg.Transactions, runtime.GOMAXPROCS(0)) + 8)
+		oc := ordersConfig(cfg).Resolved()
+		maxConns = int32(max(oc.Lanes, oc.InFlight) + 8)
 	}
 	pcfg.MaxConns = maxConns
 	// Business time is the event's; the session time zone only affects how
@@ -161,14 +161,12 @@ func (e *Engine) start(ctx context.Context) error {
 
 	dl := consume.NewDeadLetterer(e.JS, e.Subjects)
 	if e.has(config.WorkerOrders) {
-		maxAckPending := max(4*max(e.cfg.Lanes, e.cfg.Transactions, runtime.GOMAXPROCS(0), 2)*e.cfg.BatchSize, 1000)
-		cons, err := streams.EnsureOrdersConsumer(ctx, e.JS, e.Subjects, e.cfg.MaxDeliver, maxAckPending)
+		oc := ordersConfig(e.cfg)
+		cons, err := streams.EnsureOrdersConsumer(ctx, e.JS, e.Subjects, e.cfg.MaxDeliver, oc.MaxAckPending())
 		if err != nil {
 			return err
 		}
-		e.Orders = workers.NewOrders(workers.OrdersConfig{
-			Lanes: e.cfg.Lanes, BatchSize: e.cfg.BatchSize, MaxDeliver: e.cfg.MaxDeliver, InFlight: e.cfg.Transactions,
-		}, e.Pool, cons, e.Store, e.Catalogs, consume.NewSettler(dl, e.cfg.MaxDeliver), e.Subjects, e.Metrics, e.log)
+		e.Orders = workers.NewOrders(oc, e.Pool, cons, e.Store, e.Catalogs, consume.NewSettler(dl, e.cfg.MaxDeliver), e.Subjects, e.Metrics, e.log)
 		e.Orders.Start(ctx)
 		e.stops = append(e.stops, e.Orders.Stop)
 		go e.watchConsumer(ctx, cons)
@@ -332,4 +330,9 @@ func (e *Engine) Stop() {
 	if e.Pool != nil {
 		e.Pool.Close()
 	}
+}
+
+// ordersConfig is the order worker pool of cfg.
+func ordersConfig(cfg *config.Config) workers.OrdersConfig {
+	return workers.OrdersConfig{Lanes: cfg.Lanes, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, InFlight: cfg.Transactions}
 }

@@ -21,11 +21,12 @@ import (
 // ReplayOptions tune Replay.
 type ReplayOptions struct {
 	Range Range
-	// Lanes, BatchSize and MaxDeliver configure the order worker as in
-	// `run` (PROMO_LANES, PROMO_BATCH_SIZE, PROMO_MAX_DELIVER); zero values
-	// take 4, 256 and 10.
-	Lanes, BatchSize, MaxDeliver int
-	Progress                     Progress
+	// Lanes, InFlight, BatchSize and MaxDeliver configure the order worker
+	// as in `run` (PROMO_LANES, PROMO_TRANSACTIONS, PROMO_BATCH_SIZE,
+	// PROMO_MAX_DELIVER); zero values take the worker's defaults, and 256
+	// and 10 for the last two.
+	Lanes, InFlight, BatchSize, MaxDeliver int
+	Progress                               Progress
 }
 
 // ReplayReport is the outcome of Replay.
@@ -72,9 +73,6 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	if err := o.needPool(); err != nil {
 		return nil, err
 	}
-	if opts.Lanes <= 0 {
-		opts.Lanes = 4
-	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 256
 	}
@@ -114,6 +112,7 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	}
 
 	policy, startSeq, startTime := w.deliverPolicy()
+	ocfg := workers.OrdersConfig{Lanes: opts.Lanes, InFlight: opts.InFlight, BatchSize: opts.BatchSize, MaxDeliver: opts.MaxDeliver}
 	cons, err := o.js.CreateConsumer(ctx, name, jetstream.ConsumerConfig{
 		Name:              "promo-replay-" + randomSuffix(),
 		Description:       "promoengine replay " + opts.Range.String(),
@@ -124,7 +123,7 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 		AckPolicy:         jetstream.AckExplicitPolicy,
 		AckWait:           replayAckWait,
 		MaxDeliver:        -1, // the worker dead-letters after opts.MaxDeliver deliveries
-		MaxAckPending:     max(4*opts.Lanes*opts.BatchSize, 1000),
+		MaxAckPending:     ocfg.MaxAckPending(),
 		InactiveThreshold: replayInactive,
 		MemoryStorage:     true,
 	})
@@ -152,8 +151,7 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	catalogs.Start(wctx)
 	store := ledger.NewStore(o.subjects)
 	settler := consume.NewSettler(consume.NewDeadLetterer(o.js, o.subjects), opts.MaxDeliver)
-	orders := workers.NewOrders(workers.OrdersConfig{Lanes: opts.Lanes, BatchSize: opts.BatchSize, MaxDeliver: opts.MaxDeliver},
-		o.pool, &rangeConsumer{Consumer: cons, tr: tr}, store, catalogs, settler, o.subjects, m, log)
+	orders := workers.NewOrders(ocfg, o.pool, &rangeConsumer{Consumer: cons, tr: tr}, store, catalogs, settler, o.subjects, m, log)
 	orders.Start(wctx)
 
 	prog.Stage("replaying", total)
