@@ -27,7 +27,7 @@ to the outbox, which the engine's outbox relay publishes.
 
 --dry-run writes nothing. It rebuilds the ledger in temporary tables private to
 its database session by re-applying every processed event from the first one,
-in stream order: events before the range with the catalog version each was
+in the order they were processed: events before the range with the catalog version each was
 processed with, events in the range with the current catalog. It prints, for
 each event of the range whose result would differ, the order id and every
 differing field with the stored and the new value (catalog_version ignored),

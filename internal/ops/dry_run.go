@@ -167,7 +167,9 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	if w.empty || expected == 0 {
 		// Nothing up to the end of the range was processed: nothing can
 		// differ.
-		rep.NotProcessed = o.countRange(ctx, w)
+		if rep.NotProcessed, err = o.countRange(ctx, w); err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
 		rep.Elapsed = o.now().Sub(start)
 		return rep, nil
 	}
@@ -186,7 +188,9 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	if err := ledger.DeclareProcessedCursor(ctx, snap, processedOrderCursor, w.last); err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)
 	}
-	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersAll(), rep.RebuiltFrom, w.last, false)
+	// From the range's start when it comes first: its events before the
+	// first processed one were never processed, and are counted so.
+	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersAll(), min(rep.RebuiltFrom, w.startSeq()), w.last, false)
 	if err != nil {
 		return nil, err
 	}
@@ -220,19 +224,19 @@ const processedOrderCursor = "promo_dry_run_processed"
 
 // countRange counts the messages of a range, for a report with nothing
 // processed.
-func (o *Operator) countRange(ctx context.Context, w window) int {
+func (o *Operator) countRange(ctx context.Context, w window) (int, error) {
 	if w.empty {
-		return 0
+		return 0, nil
 	}
 	n := 0
-	_ = o.readStream(ctx, o.subjects.StreamOrders(), o.subjects.OrdersAll(), max(w.startSeq(), w.first), w.last, true,
+	err := o.readStream(ctx, o.subjects.StreamOrders(), o.subjects.OrdersAll(), max(w.startSeq(), w.first), w.last, true,
 		func(msg jetstream.Msg) error {
 			if md, err := msg.Metadata(); err == nil && w.contains(md.Sequence.Stream, md.Timestamp) {
 				n++
 			}
 			return nil
 		})
-	return n
+	return n, err
 }
 
 // rebuild is the state of one dry run's re-application.

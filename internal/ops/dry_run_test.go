@@ -254,3 +254,21 @@ func TestDryRunOfUnprocessedRange(t *testing.T) {
 	require.NotNil(t, rep.Differences, "an empty list, not null, in JSON")
 	require.Empty(t, rep.Differences)
 }
+
+// Events of the range before the first processed one (here an invalid
+// event, dead-lettered, at seq 1) are counted as never processed.
+func TestDryRunCountsUnprocessedEventsBeforeTheFirstProcessed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.applyCatalog([]byte(drinksCatalog))
+	b.publishRaw("pos.orders.paid", []byte(`{"not":"an event"}`))
+	b.publish([]byte(paid("2", "", "drinks", "1", "1000")))
+	_, err := b.op.Replay(b.ctx, ops.ReplayOptions{Range: ops.Range{FromSeq: 1}})
+	require.NoError(t, err)
+
+	rep, err := b.op.DryRun(b.ctx, ops.DryRunOptions{Range: ops.Range{FromSeq: 1}})
+	require.NoError(t, err)
+	require.False(t, rep.Differs())
+	require.Equal(t, 1, rep.Compared)
+	require.Equal(t, 1, rep.NotProcessed)
+}

@@ -79,7 +79,10 @@ func (r *streamReader) Next() (jetstream.Msg, error) {
 			return nil, fmt.Errorf("read %s: %w", r.stream, err)
 		}
 		seq := md.Sequence.Stream
-		if seq >= r.last {
+		// Nothing pending after this message: the end, even when the
+		// range's last message was deleted (as a redriven or purged dead
+		// letter is), which would otherwise cost a second's wait.
+		if seq >= r.last || md.NumPending == 0 {
 			r.done = true
 		}
 		if seq <= r.last {
