@@ -97,7 +97,6 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 		Subjects: b.subjects,
 		Store:    b.store,
 		Catalog:  b.catalog.Load,
-		OdooDB:   odootest.DB,
 		Metrics:  b.metrics,
 		Log:      log,
 		Ready: func(context.Context) error {
@@ -658,4 +657,11 @@ func TestWebhookReportsOdooFailures(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
 	code, _ = r.errorBody(t)
 	require.Equal(t, api.CodeOrderNotFound, code)
+	// Odoo answers, but the order makes no event: not Odoo's outage.
+	b.odoo.Add("pos.order", 7001, map[string]any{"id": 7001, "name": "Shop/7001", "state": "paid",
+		"company_id": false, "currency_id": false, "lines": []any{}})
+	r = b.webhook(webhookBody(7001, "paid"))
+	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
+	code, _ = r.errorBody(t)
+	require.Equal(t, api.CodeInvalidEvent, code)
 }

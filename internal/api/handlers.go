@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/nats-io/nats.go"
@@ -33,15 +32,7 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cat := s.d.Catalog()
-	if cat == nil {
-		return apiErr(http.StatusServiceUnavailable, CodeNoCatalog, "no catalog applied yet")
-	}
-	if ev.Paid.Currency != cat.Currency {
-		return violations(http.StatusBadRequest, CodeInvalidOrder, "invalid order", []schemas.Violation{{
-			Pointer: "/currency", Message: fmt.Sprintf("%q is not the catalog currency %q", ev.Paid.Currency, cat.Currency)}})
-	}
-	res, err := s.d.Store.Quote(r.Context(), s.d.Pool, cat, *ev)
+	res, err := s.d.Store.Quote(r.Context(), s.d.Pool, s.d.Catalog(), *ev)
 	switch {
 	case errors.Is(err, ledger.ErrNoCatalog):
 		return apiErr(http.StatusServiceUnavailable, CodeNoCatalog, "no catalog applied yet")

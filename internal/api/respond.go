@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/schemas"
 )
 
@@ -69,7 +70,7 @@ func writeError(w http.ResponseWriter, e *Error) {
 // Body limits. An event may be 1 MiB (SPEC §3); the quote's envelope and
 // JSON whitespace get a little room on top.
 const (
-	maxEventBody   = 1<<20 + 64<<10
+	maxEventBody   = events.MaxEventBytes + 64<<10
 	maxCatalogBody = 4 << 20
 )
 

@@ -32,9 +32,7 @@ type Deps struct {
 	Catalog func() *rules.Catalog
 	// Odoo is nil when PROMO_ODOO_URL is not set; the webhook then answers
 	// 503.
-	Odoo *odoo.Client
-	// OdooDB names the Odoo database in the event ids the webhook builds.
-	OdooDB  string
+	Odoo    *odoo.Client
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
 	// Ready checks that NATS and PostgreSQL are reachable (GET /readyz).

@@ -101,9 +101,14 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 	case errors.As(err, &inv):
 		s.log.Error().Err(err).Int64("order_id", orderID).Msg("an Odoo order does not make a valid event")
 		return violations(http.StatusUnprocessableEntity, CodeInvalidEvent, fmt.Sprintf("pos.order %d does not make a valid event", orderID), inv.Violations)
-	case err != nil:
+	case odooFailed(err):
 		s.log.Warn().Err(err).Int64("order_id", orderID).Msg("reading an order back from Odoo failed")
 		return apiErr(http.StatusBadGateway, CodeOdooUnavailable, "reading pos.order %d from Odoo failed: %v", orderID, err)
+	case err != nil:
+		// Odoo answered, with data that makes no event (no currency, a line
+		// without product…): sending it again will not help.
+		s.log.Error().Err(err).Int64("order_id", orderID).Msg("an Odoo order does not make a valid event")
+		return apiErr(http.StatusUnprocessableEntity, CodeInvalidEvent, "pos.order %d does not make a valid event: %v", orderID, err)
 	}
 	ans.State, ans.Skipped = o.State, o.Skipped
 	switch {
@@ -135,7 +140,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 // claimed: the webhook came from inside the transaction that writes it.
 func (s *Server) readBack(ctx context.Context, orderID int64, claimedPublishable bool) (*odoo.POSOrder, error) {
 	for attempt := 0; ; attempt++ {
-		o, err := odoo.POSOrderEvents(ctx, s.d.Odoo, s.d.OdooDB, orderID)
+		o, err := odoo.POSOrderEvents(ctx, s.d.Odoo, s.d.Odoo.DB(), orderID)
 		notYet := errors.Is(err, odoo.ErrOrderNotFound) || (err == nil && claimedPublishable && !o.Publishable())
 		if !notYet || attempt >= len(readBackRetries) {
 			return o, err
@@ -146,4 +151,15 @@ func (s *Server) readBack(ctx context.Context, orderID int64, claimedPublishable
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// odooFailed tells a failure of Odoo or of the way to it (an error answer,
+// an HTTP error, a connection, a timeout, refused credentials) from an
+// answer whose data makes no event.
+func odooFailed(err error) bool {
+	var rpc *odoo.Error
+	var status *odoo.HTTPError
+	var transport *odoo.TransportError
+	return errors.As(err, &rpc) || errors.As(err, &status) || errors.As(err, &transport) ||
+		errors.Is(err, odoo.ErrAccessDenied) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

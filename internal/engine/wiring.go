@@ -31,7 +31,6 @@ func (e *Engine) newAPI() (*api.Server, error) {
 		Store:    e.Store,
 		Catalog:  func() *rules.Catalog { return e.Catalogs.Current() },
 		Odoo:     client,
-		OdooDB:   e.cfg.OdooDB,
 		Metrics:  e.Metrics,
 		Log:      e.log.With().Str("worker", "api").Logger(),
 		Ready:    e.Ready,
