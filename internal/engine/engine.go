@@ -27,6 +27,7 @@ import (
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
 	"github.com/promoengine/promoengine/migrations"
 	"github.com/promoengine/promoengine/pkg/events"
@@ -57,6 +58,9 @@ type Engine struct {
 	http     *http.Server
 	httpLn   net.Listener
 	stops    []func()
+	odoo     *odoo.Client // nil without PROMO_ODOO_URL; shared by the API and the pusher (one login)
+	odooErr  error
+	odooMade bool
 	cancel   context.CancelFunc
 	stopped  chan struct{}
 	httpDone chan struct{}

@@ -14,9 +14,19 @@ import (
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
+// odooClient is the engine's one Odoo client (nil without PROMO_ODOO_URL):
+// the webhook's read-backs and the pusher share its login.
+func (e *Engine) odooClient() (*odoo.Client, error) {
+	if !e.odooMade {
+		e.odoo, e.odooErr = odoo.NewFromConfig(e.cfg, e.log)
+		e.odooMade = true
+	}
+	return e.odoo, e.odooErr
+}
+
 // newAPI builds the HTTP API of SPEC §8 (the api worker).
 func (e *Engine) newAPI() (*api.Server, error) {
-	client, err := odoo.NewFromConfig(e.cfg, e.log)
+	client, err := e.odooClient()
 	if err != nil {
 		return nil, fmt.Errorf("odoo client: %w", err)
 	}
@@ -39,7 +49,7 @@ func (e *Engine) newAPI() (*api.Server, error) {
 
 // startOdoo starts the Odoo pusher when PROMO_ODOO_URL is set.
 func (e *Engine) startOdoo(ctx context.Context, dl *consume.DeadLetterer) error {
-	client, err := odoo.NewFromConfig(e.cfg, e.log)
+	client, err := e.odooClient()
 	if err != nil {
 		return fmt.Errorf("odoo client: %w", err)
 	}
