@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -231,7 +232,7 @@ func (b *Batch) span(evs []BatchEvent) {
 		first = false
 	}
 	b.coreAll = b.from // no common core: every entry is read
-	for _, p := range sortedKeys(b.coreStart) {
+	for _, p := range slices.Sorted(maps.Keys(b.coreStart)) {
 		s := b.coreStart[p]
 		if !s.Before(b.from) {
 			delete(b.coreStart, p) // windows shorter than the batch: no core
@@ -249,15 +250,6 @@ func (b *Batch) span(evs []BatchEvent) {
 			}
 		}
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // paidRun applies a run of consecutive paid events; offset is the index of

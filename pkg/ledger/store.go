@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,13 +62,8 @@ func (s *Store) ProcessDeferred(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 // queueInbox adds the inbox insert to b; *fresh reports whether the event
 // was new once the batch has run.
 func queueInbox(b *pgx.Batch, ev *events.Event, streamSeq uint64, fresh *bool) {
-	var seq *int64
-	if streamSeq > 0 && streamSeq <= math.MaxInt64 {
-		v := int64(streamSeq)
-		seq = &v
-	}
 	b.Queue(`INSERT INTO inbox (event_id, event_type, stream_seq) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING`,
-		ev.EventID, ev.Type, seq).Exec(func(ct pgconn.CommandTag) error {
+		ev.EventID, ev.Type, streamSeqParam(streamSeq)).Exec(func(ct pgconn.CommandTag) error {
 		*fresh = ct.RowsAffected() == 1
 		return nil
 	})
