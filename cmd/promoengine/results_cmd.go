@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/promoengine/promoengine/pkg/events"
 )
 
 func runResults(ctx context.Context, c *cli, args []string) error {
@@ -76,9 +78,7 @@ func runResults(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		md, _ := msg.Metadata()
-		if printResult(c, msg.Data(), *order, *asJSON) != nil {
-			continue
-		}
+		_ = printResult(c, msg.Data(), *order, *asJSON) // an error is a result skipped
 		if !*follow && md != nil && md.Sequence.Stream >= last {
 			return nil
 		}
@@ -129,16 +129,16 @@ func printResult(c *cli, data []byte, order string, asJSON bool) error {
 		return nil
 	}
 	switch r.Type {
-	case "promo.points_expired":
+	case events.TypePointsExpired:
 		fmt.Fprintf(c.stdout, "%s  points expired  customer %s: %d lots\n", r.OccurredAt, r.CustomerID, len(r.Expired))
-	case "promo.level_changed":
+	case events.TypeLevelChanged:
 		fmt.Fprintf(c.stdout, "%s  level changed   customer %s: %s → %s\n", r.OccurredAt, r.CustomerID, r.Previous, r.Level)
 	default:
 		kind := "sale"
 		switch r.SourceType {
-		case "pos.order.returned":
+		case events.TypeOrderReturned:
 			kind = "return of " + r.OriginalOrderID
-		case "pos.order.cancelled":
+		case events.TypeOrderCancelled:
 			kind = "cancellation"
 		}
 		line := fmt.Sprintf("%s  %-8s order %-6s %s", r.OccurredAt, r.Status, r.OrderID, kind)
