@@ -38,7 +38,8 @@ type OutboxRelayHooks struct {
 // next wake-up comes within milliseconds; when none comes within
 // DeleteDelay the rows are deleted on their own. A published row therefore
 // stays at most DeleteDelay (plus a failed round trip) before deletion,
-// far inside the two-minute duplicate window.
+// far inside the duplicate window; deletions do not wait for the WAL flush
+// (ledger.NextOutbox says what a PostgreSQL crash then costs).
 //
 // It wakes on NOTIFY promo_outbox (sent by every transaction that enqueues)
 // and polls every PollInterval in case a notification was lost. Only the

@@ -67,6 +67,15 @@ type OutboxRow struct {
 // one implicit transaction, so that the relay pays one statement pipeline
 // per chunk instead of two.
 //
+// The deletion does not wait for the WAL flush (measured at 1,000 orders/s
+// on 2 CPUs: p50 0.7–1.0 ms and p99 2.5–4 ms lower end to end). A
+// PostgreSQL crash can undo the deletions of its last ~0.6 s (3 ×
+// wal_writer_delay); those rows are published again with the same
+// Nats-Msg-Id, which PROMO_RESULTS drops within its duplicate window. This
+// is the exposure a crash between publish and delete has anyway, a little
+// wider: only a PostgreSQL outage longer than the window would let a
+// subscriber see a result twice.
+//
 // Rows of one customer are in commit order: their transactions are
 // serialised by the customer's row lock, so a later one allocates a later
 // id.
@@ -99,13 +108,14 @@ func NextOutbox(ctx context.Context, db DB, published []int64, limit int) ([]Out
 // end with. With no index path left, a plan would keep its sequential scan
 // at a prohibitive cost, which would also make PostgreSQL JIT-compile it:
 // jit is off, and id > 0 (true of every bigserial) gives count(*) an index
-// path. The plans
+// path. Deletions do not wait for the WAL flush (see NextOutbox). The plans
 // are generic: with an array or a limit as parameter PostgreSQL otherwise
 // plans every execution again (a third of the relay's cost at 1,000
 // orders/s), for the same index scan.
-const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+const outboxByIndex = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// DeleteOutbox removes rows JetStream has acknowledged.
+// DeleteOutbox removes rows JetStream has acknowledged (without waiting
+// for the WAL flush, as NextOutbox).
 func DeleteOutbox(ctx context.Context, db DB, ids []int64) error {
 	b := &pgx.Batch{}
 	b.Queue(outboxByIndex)
