@@ -21,7 +21,7 @@ func TestStatusCommand(t *testing.T) {
 
 	res := b.run("status")
 	require.Equal(t, 0, res.ExitCode, res.Stderr)
-	require.Regexp(t, `(?m)^POS_ORDERS\s+2\s+\d+ B\s+1\s+2\s+\d+s ago$`, res.Stdout)
+	require.Regexp(t, `(?m)^POS_ORDERS\s+2\s+\d+ B\s+1\s+2\s+\d+[smh] ago$`, res.Stdout)
 	require.Regexp(t, `(?m)^POS_ORDERS/promo-orders\s+0\s+0\s+0\s+`, res.Stdout)
 	require.Contains(t, res.Stdout, "OUTBOX  backlog 0, oldest -\n")
 	require.Regexp(t, `(?m)^DEAD LETTERS  1 `, res.Stdout)
