@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -25,7 +25,7 @@ import (
 
 // OrdersConfig tunes the order worker pool.
 type OrdersConfig struct {
-	Lanes      int // per-customer serial lanes; different customers run in parallel (0: InFlight)
+	Lanes      int // per-key serial lanes; different keys run in parallel (0: InFlight)
 	BatchSize  int // most events committed in one transaction
 	MaxDeliver int // deliveries before a retried event is dead-lettered
 	// InFlight is the most transactions the lanes run at once (0:
@@ -34,13 +34,20 @@ type OrdersConfig struct {
 	// multiplying: a transaction costs PostgreSQL about as much for one
 	// event as for fifty.
 	InFlight int
-	// SoftStop is how long Stop lets in-flight batches finish before
-	// cancelling them.
+	// SoftStop is how long Stop lets queued and in-flight batches finish
+	// before cancelling them.
 	SoftStop time.Duration
+	// Heartbeat is how often held messages get an InProgress (0: 1 s); it
+	// must be well inside the consumers' AckWait (streams.Timing).
+	Heartbeat time.Duration
+	// RetryMax caps the wait between two tries of a transaction that failed
+	// for a reason not of its events (0: 1 s), so that processing resumes
+	// within about that long once PostgreSQL is back.
+	RetryMax time.Duration
 }
 
 // OrdersHooks let tests stop a worker at the precise points where a crash
-// matters. Production code leaves them nil.
+// matters, or make a transaction fail. Production code leaves them nil.
 type OrdersHooks struct {
 	// AfterCommit runs after a batch committed and before its messages are
 	// acknowledged. Returning an error skips the acks, as a crash would.
@@ -51,25 +58,38 @@ type OrdersHooks struct {
 	// Releasing runs just before the batch gives its locks up (before
 	// commit or rollback).
 	Releasing func(customers []string)
+	// BeforeCommit runs inside the transaction just before commit with the
+	// batch's event ids; an error it returns is the transaction's error.
+	BeforeCommit func(ctx context.Context, tx pgx.Tx, eventIDs []string) error
 }
 
-// Orders is the order worker pool: it pulls order events, dead-letters
-// invalid ones, and processes valid ones in per-customer lanes, many events
-// per PostgreSQL transaction, acknowledging each only after its transaction
-// committed.
+// Orders is the order worker pool: it takes order events from the
+// consumers this process owns (workers.Partitions) or from a replay's
+// consumer, dead-letters invalid ones, and processes valid ones in per-key
+// lanes, many events per PostgreSQL transaction, acknowledging each only
+// after its transaction committed.
 //
-// Per-customer serial processing:
-//   - in one process, every event of a customer goes to the same lane
-//     (hash of the customer id; a return or cancellation is routed by the
-//     customer of its original order), and a lane runs one transaction at a
-//     time, so a customer's events take effect in stream order;
-//   - across processes, each transaction first locks the rows of all its
-//     customers (SELECT … FOR UPDATE, sorted, so two transactions never
-//     deadlock on them), so two workers never process one customer at once.
+// Per-customer order (SPEC §1.5):
+//   - a key (customer, or order for an anonymous sale and its reversals) is
+//     in one partition, which one process consumes at a time, in stream
+//     order (see internal/partition);
+//   - in the process, every event of a key goes to the same lane (hash of
+//     the key token of its subject), and a lane runs one transaction at a
+//     time, in the order the events arrived;
+//   - a transaction that fails for a reason that is not its events' (lost
+//     connection, PostgreSQL restarting, serialization failure, deadlock)
+//     is retried in place, holding its lane, its messages kept alive: a
+//     later event of the same key never passes it, and such retries cost
+//     no delivery;
+//   - only an event that fails on its own (invalid, a duplicate order id, a
+//     return before its sale, a result too large…) leaves its lane's order:
+//     it is dead-lettered or retried later, and the key's next events go on;
+//   - each transaction still locks the rows of all its customers (SELECT …
+//     FOR UPDATE, sorted), so two processes never apply one customer's
+//     events at once, even during a takeover.
 type Orders struct {
 	cfg      OrdersConfig
 	pool     *pgxpool.Pool
-	cons     jetstream.Consumer
 	store    *ledger.Store
 	catalogs *CatalogWatcher
 	settler  *consume.Settler
@@ -78,24 +98,34 @@ type Orders struct {
 	log      zerolog.Logger
 	Hooks    OrdersHooks
 
-	fetcher *consume.Fetcher
-	lanes   []chan item
-	routes  *routeCache
+	held    *consume.Held
+	lanes   []*lane
 	txSlots chan struct{} // one per transaction running (OrdersConfig.InFlight)
 
-	stopFetch context.CancelFunc
+	workCtx   context.Context
 	stopWork  context.CancelFunc
 	stopOnce  sync.Once
-	fetchDone chan struct{}
 	lanesDone sync.WaitGroup
+	beatDone  chan struct{}
 }
 
+// item is one message between delivery and settlement.
 type item struct {
 	msg      jetstream.Msg
-	ev       *events.Event
-	customer string // lock key: customer id, or "" for anonymous
-	received time.Time
+	src      *consume.Source
+	token    string // the key token of its subject: decides the lane
 	seq      uint64
+	delivery uint64
+	received time.Time
+	ev       *events.Event // decoded when its batch forms
+	customer string        // lock key: the sale's customer, "" otherwise
+}
+
+func (it *item) typ() string {
+	if it.ev != nil {
+		return it.ev.Type
+	}
+	return "unknown"
 }
 
 // Resolved is the configuration with the defaults NewOrders applies.
@@ -115,138 +145,94 @@ func (c OrdersConfig) Resolved() OrdersConfig {
 		// orders/s 15 ms with 2 lanes, 18 ms with 4, 29 ms with 8 on 2 CPUs).
 		c.Lanes = c.InFlight
 	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = time.Second
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = time.Second
+	}
 	return c
 }
 
-// MaxAckPending is what the pool's consumer should allow unacknowledged:
-// four full batches per lane (at least 1,000), so that fetching never
-// waits on acknowledgements while lanes have work.
+// MaxAckPending is what one consumer of the pool (a partition, or a
+// replay's) may have unacknowledged: a few full batches, so that fetching
+// never waits on acknowledgements while lanes have work, and bounded, since
+// everything held is kept in memory and beaten.
 func (c OrdersConfig) MaxAckPending() int {
 	c = c.Resolved()
-	return max(4*max(c.Lanes, c.InFlight)*c.BatchSize, 1000)
+	return max(2*c.BatchSize, 256)
 }
 
 // NewOrders assembles the pool; call Start.
-func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, cons jetstream.Consumer, store *ledger.Store,
-	catalogs *CatalogWatcher, settler *consume.Settler, subjects events.Subjects, m *metrics.Metrics, log zerolog.Logger) *Orders {
+func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, store *ledger.Store, catalogs *CatalogWatcher,
+	settler *consume.Settler, subjects events.Subjects, m *metrics.Metrics, log zerolog.Logger) *Orders {
 	cfg = cfg.Resolved()
 	return &Orders{
-		cfg: cfg, pool: pool, cons: cons, store: store, catalogs: catalogs, settler: settler,
+		cfg: cfg, pool: pool, store: store, catalogs: catalogs, settler: settler,
 		subjects: subjects, metrics: m, log: log.With().Str("worker", "orders").Logger(),
-		routes: newRouteCache(16_384), txSlots: make(chan struct{}, cfg.InFlight),
+		held: consume.NewHeld(cfg.Heartbeat), txSlots: make(chan struct{}, cfg.InFlight),
 	}
 }
 
-// Start begins fetching once a catalog is in force. ctx bounds the whole
-// worker; Stop ends it gracefully.
+// Start starts the lanes; they take events once a catalog is in force.
+// ctx bounds the whole pool; Stop ends it gracefully.
 func (o *Orders) Start(ctx context.Context) {
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	o.stopFetch, o.stopWork = stopFetch, stopWork
-	o.fetchDone = make(chan struct{})
-	// Slots: a full batch for every transaction that can run and two more
-	// being filled (at most two per lane). Fetched messages are held
-	// decoded, a few kB each: sized by lanes (4,096 by default) they were
-	// a third of the live heap at max rate, and RSS went over 110 MB; at
-	// (InFlight+2) batches it is ~80 MB for ~5% of throughput.
-	slots := min(o.cfg.Lanes*2, o.cfg.InFlight+2) * o.cfg.BatchSize
-	o.fetcher = consume.NewFetcher(o.cons, slots, o.log)
-	o.lanes = make([]chan item, o.cfg.Lanes)
+	o.workCtx, o.stopWork = context.WithCancel(context.WithoutCancel(ctx))
+	o.lanes = make([]*lane, o.cfg.Lanes)
 	for i := range o.lanes {
-		o.lanes[i] = make(chan item, slots)
+		o.lanes[i] = newLane()
 		o.lanesDone.Add(1)
-		go o.runLane(workCtx, o.lanes[i])
+		go o.runLane(o.workCtx, o.lanes[i])
 	}
-	go func() {
-		defer close(o.fetchDone)
-		select {
-		case <-o.catalogs.Ready():
-		case <-fetchCtx.Done():
-			return
-		}
-		if err := o.fetcher.Run(fetchCtx, func(msg jetstream.Msg) { o.route(workCtx, msg) }); err != nil {
-			o.log.Error().Err(err).Msg("fetcher stopped")
-		}
-	}()
+	o.beatDone = make(chan struct{})
+	go func() { defer close(o.beatDone); o.held.Run(o.workCtx) }()
 }
 
-// Stop stops fetching, lets queued and in-flight batches commit and ack for
-// up to SoftStop, then cancels what is left (unacknowledged events are
-// redelivered; the inbox makes that harmless).
+// Handle takes a message of src. It never blocks (the consumer's
+// MaxAckPending bounds what arrives), so messages are beaten from the
+// moment they arrive.
+func (o *Orders) Handle(src *consume.Source, msg jetstream.Msg) {
+	it := &item{msg: msg, src: src, received: time.Now(), delivery: 1}
+	if md, err := msg.Metadata(); err == nil {
+		it.seq, it.delivery = md.Sequence.Stream, md.NumDelivered
+	}
+	_, _, it.token, _ = o.subjects.OrderSubjectParts(msg.Subject())
+	o.held.Add(msg, src)
+	src.Hold()
+	src.SawPin(msg.Headers().Get(pinHeader))
+	if !o.lanes[laneOf(it.token, len(o.lanes))].push(it) {
+		o.finish(o.workCtx, it, context.Canceled) // stopping: hand it back
+	}
+}
+
+// Held is the number of messages the pool holds (queued or in flight).
+func (o *Orders) Held() int { return o.held.Len() }
+
+// Stop lets queued and in-flight batches commit and ack for up to SoftStop,
+// then cancels what is left (naked for immediate redelivery). The caller
+// stops the pullers first.
 func (o *Orders) Stop() {
-	if o.stopFetch == nil {
+	if o.stopWork == nil {
 		return
 	}
 	o.stopOnce.Do(o.stop)
 }
 
 func (o *Orders) stop() {
-	o.stopFetch()
-	<-o.fetchDone
 	for _, l := range o.lanes {
-		close(l)
+		l.close()
 	}
 	done := make(chan struct{})
 	go func() { o.lanesDone.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(o.cfg.SoftStop):
-		o.log.Warn().Msg("in-flight batches did not finish in time; cancelling them")
+		o.log.Warn().Msg("queued and in-flight batches did not finish in time; cancelling them")
 		o.stopWork()
 		<-done
 	}
 	o.stopWork()
-}
-
-// route decodes a message and queues it on its customer's lane; invalid
-// input is dead-lettered at once.
-func (o *Orders) route(ctx context.Context, msg jetstream.Msg) {
-	it := item{msg: msg, received: time.Now()}
-	if md, err := msg.Metadata(); err == nil {
-		it.seq = md.Sequence.Stream
-	}
-	ev, err := events.Decode(msg.Data())
-	if err == nil && o.subjects.OrderSubject(ev.Type) != msg.Subject() {
-		err = fmt.Errorf("%w: /type: a %s event was published on %s; want %s",
-			events.ErrInvalid, ev.Type, msg.Subject(), o.subjects.OrderSubject(ev.Type))
-	}
-	if err != nil {
-		o.finish(ctx, it, "unknown", consume.NewPermanent(events.DLQInvalidEvent, err))
-		return
-	}
-	it.ev = ev
-	key := string(ev.CustomerID())
-	if ev.Paid == nil {
-		key = o.customerOfOrder(ctx, string(ev.ReferencedOrderID()))
-	} else if key != "" {
-		// Remember the customer as the sale is routed, not once it is
-		// committed: a return fetched right behind its sale must go to the
-		// same lane, after the sale and before the customer's next events.
-		o.routes.put(string(ev.Paid.ID), key)
-	}
-	it.customer = key
-	if key == "" {
-		key = "order:" + string(ev.ReferencedOrderID())
-	}
-	o.lanes[laneOf(key, len(o.lanes))] <- it
-}
-
-// customerOfOrder finds the customer of an already processed order, from a
-// cache filled by this process or from the database.
-func (o *Orders) customerOfOrder(ctx context.Context, orderID string) string {
-	if c, ok := o.routes.get(orderID); ok {
-		return c
-	}
-	m, err := ledger.CustomersOfOrders(ctx, o.pool, []string{orderID})
-	if err != nil {
-		o.log.Warn().Err(err).Str("order_id", orderID).Msg("look up the customer of an order; routing by order id")
-		return ""
-	}
-	c := m[orderID]
-	if c != "" {
-		o.routes.put(orderID, c)
-	}
-	return c
+	<-o.beatDone
 }
 
 func laneOf(key string, n int) int {
@@ -255,30 +241,62 @@ func laneOf(key string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-// runLane processes a lane's events in batches until the lane is closed.
-func (o *Orders) runLane(ctx context.Context, q chan item) {
+// runLane processes a lane's events in batches until the lane is closed and
+// empty.
+func (o *Orders) runLane(ctx context.Context, l *lane) {
 	defer o.lanesDone.Done()
-	batch := make([]item, 0, o.cfg.BatchSize)
-	for first := range q {
-		batch = append(batch[:0], first)
+	select {
+	case <-o.catalogs.Ready():
+	case <-ctx.Done():
+	}
+	batch := make([]*item, 0, o.cfg.BatchSize)
+	for l.wait() {
 		// The batch is filled once a transaction slot is ours: what
 		// arrived while waiting goes in too.
 		o.txSlots <- struct{}{}
-	fill:
-		for len(batch) < o.cfg.BatchSize {
-			select {
-			case it, ok := <-q:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, it)
-			default:
-				break fill
-			}
+		batch = l.take(batch[:0], o.cfg.BatchSize)
+		batch = o.prepare(ctx, batch)
+		if len(batch) > 0 {
+			o.processBatch(ctx, batch)
 		}
-		o.processBatch(ctx, batch)
 		<-o.txSlots
 	}
+}
+
+// prepare decodes the batch's events, hands back those of released sources
+// and dead-letters invalid ones; it returns the rest, in order.
+func (o *Orders) prepare(ctx context.Context, batch []*item) []*item {
+	kept := batch[:0]
+	for _, it := range batch {
+		if it.src.Released() || ctx.Err() != nil {
+			o.finish(ctx, it, context.Canceled)
+			continue
+		}
+		if it.ev == nil {
+			if err := o.decode(it); err != nil {
+				o.finish(ctx, it, consume.NewPermanent(events.DLQInvalidEvent, err))
+				continue
+			}
+		}
+		kept = append(kept, it)
+	}
+	return kept
+}
+
+// decode reads an item's event and checks it against its subject.
+func (o *Orders) decode(it *item) error {
+	ev, err := events.Decode(it.msg.Data())
+	if err != nil {
+		return err
+	}
+	kind, _, _, _ := o.subjects.OrderSubjectParts(it.msg.Subject())
+	if events.TypeOfKind(kind) != ev.Type {
+		return fmt.Errorf("%w: /type: a %s event was published on %s; want %s",
+			events.ErrInvalid, ev.Type, it.msg.Subject(), o.subjects.OrderSubject(ev.Type)+".…")
+	}
+	it.ev = ev
+	it.customer = string(ev.CustomerID())
+	return nil
 }
 
 // errItem is a failure attributed to one event of a batch: the batch is
@@ -290,16 +308,33 @@ type errItem struct {
 
 func (e *errItem) Error() string { return e.err.Error() }
 
-// processBatch commits as many events of the batch as possible in one
-// transaction. An event that fails on its own (a return before its order, a
-// duplicate order id, a bug on one event) is settled apart and the rest is
-// run again without it; a failure of the transaction itself (deadlock,
-// serialization, connection) retries the whole batch a few times.
-func (o *Orders) processBatch(ctx context.Context, batch []item) {
+// processBatch commits the batch's events, in as few transactions as it
+// can, and settles every one of them.
+//
+//   - A transaction failure that is not the events' fault (see
+//     isInfraFailure) is retried in place, forever, with capped exponential
+//     backoff, the lane held and the messages beaten: nothing later of the
+//     lane's keys passes it, and PostgreSQL coming back resumes processing
+//     within RetryMax.
+//   - An event that fails on its own is settled apart (dead letter, or a
+//     per-event retry) and the rest runs again without it.
+//   - A statement that fails with no event to blame runs the batch again one
+//     event at a time in one transaction, which names the event; if even
+//     that cannot (a failure outside any one event's statements), one
+//     transaction per event does.
+//   - Events of a source released meanwhile (the partition moved) are handed
+//     back instead of being tried again.
+func (o *Orders) processBatch(ctx context.Context, batch []*item) {
 	cat := o.catalogs.Current()
 	pending := slices.Clone(batch)
 	mode := txBatch
-	for attempt := 0; len(pending) > 0; {
+	var wait time.Duration
+	failing := 0
+	for len(pending) > 0 {
+		if mode == txSingle {
+			o.processSingly(ctx, cat, pending)
+			return
+		}
 		start := time.Now()
 		results, err := o.runTx(ctx, cat, pending, mode)
 		var ei *errItem
@@ -307,44 +342,118 @@ func (o *Orders) processBatch(ctx context.Context, batch []item) {
 		case err == nil:
 			o.metrics.BatchSize.Observe(float64(len(pending)))
 			o.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+			if failing > 0 {
+				o.log.Info().Int("tries", failing+1).Int("events", len(pending)).Msg("batch committed after retrying in place")
+			}
 			o.acknowledge(ctx, pending, results)
+			return
+		case ctx.Err() != nil:
+			o.release(ctx, pending)
 			return
 		case errors.As(err, &ei):
 			bad := pending[ei.index]
-			o.finish(ctx, bad, bad.ev.Type, classify(ei.err))
+			o.finish(ctx, bad, classify(ei.err))
 			pending = slices.Delete(pending, ei.index, ei.index+1)
 		case errors.Is(err, ledger.ErrLimitRace) && mode != txLocking:
 			o.metrics.BatchRetries.WithLabelValues("limit_race").Inc()
 			mode = txLocking
-		case mode == txBatch && ctx.Err() == nil && !isTxFailure(err):
+		case isInfraFailure(err):
+			failing++
+			wait = o.backoff(wait)
+			reason := retryReason(err)
+			o.metrics.BatchRetries.WithLabelValues(reason).Inc()
+			if failing == 1 || failing%30 == 0 {
+				o.log.Warn().Err(err).Str("reason", reason).Int("events", len(pending)).Int("tries", failing).
+					Dur("next_in", wait).Msg("transaction failed, not because of its events; retrying in place")
+			}
+			if !o.sleep(ctx, wait) {
+				o.release(ctx, pending)
+				return
+			}
+			pending = o.dropReleased(ctx, pending)
+		case mode == txBatch:
 			// A statement of the bulk path failed and no event is to blame
 			// yet: one event at a time says which (a unique violation of a
 			// race with another process is then a duplicate order).
 			o.metrics.BatchRetries.WithLabelValues("per_event").Inc()
 			o.log.Warn().Err(err).Int("events", len(pending)).Msg("batch failed; running it again one event at a time")
 			mode = txPerEvent
-		case ctx.Err() != nil:
-			for _, it := range pending {
-				o.finish(context.WithoutCancel(ctx), it, it.ev.Type, context.Canceled)
-			}
-			return
 		default:
-			attempt++
-			reason := retryReason(err)
-			o.metrics.BatchRetries.WithLabelValues(reason).Inc()
-			if attempt >= 4 {
-				o.log.Error().Err(err).Int("events", len(pending)).Msg("batch failed repeatedly; events will be redelivered")
-				for _, it := range pending {
-					o.finish(ctx, it, it.ev.Type, err)
-				}
+			o.metrics.BatchRetries.WithLabelValues("single").Inc()
+			o.log.Warn().Err(err).Int("events", len(pending)).Msg("batch failed with no event to blame; one transaction per event")
+			mode = txSingle
+		}
+	}
+}
+
+// processSingly runs each event in its own transaction, in order: an event
+// whose transaction fails on its own is dead-lettered (processing_failed
+// unless it has its own code), the others commit.
+func (o *Orders) processSingly(ctx context.Context, cat *rules.Catalog, pending []*item) {
+	for i, it := range pending {
+		var wait time.Duration
+		for {
+			if ctx.Err() != nil || it.src.Released() {
+				o.release(ctx, pending[i:])
 				return
 			}
-			o.log.Warn().Err(err).Str("reason", reason).Int("attempt", attempt).Msg("batch rolled back; retrying")
-			select {
-			case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
-			case <-ctx.Done():
+			results, err := o.runTx(ctx, cat, []*item{it}, txLocking)
+			var ei *errItem
+			switch {
+			case err == nil:
+				o.acknowledge(ctx, []*item{it}, results)
+			case errors.As(err, &ei):
+				o.finish(ctx, it, classify(ei.err))
+			case isInfraFailure(err) && ctx.Err() == nil:
+				wait = o.backoff(wait)
+				o.metrics.BatchRetries.WithLabelValues(retryReason(err)).Inc()
+				o.sleep(ctx, wait)
+				continue
+			case ctx.Err() != nil:
+				continue
+			default:
+				o.finish(ctx, it, consume.NewPermanent(events.DLQProcessingFailed,
+					fmt.Errorf("the event's transaction fails on its own: %w", err)))
 			}
+			break
 		}
+	}
+}
+
+// backoff doubles the wait from 20 ms up to RetryMax, with jitter so that
+// lanes do not retry in step.
+func (o *Orders) backoff(prev time.Duration) time.Duration {
+	next := min(max(2*prev, 20*time.Millisecond), o.cfg.RetryMax)
+	return next/2 + time.Duration(rand.Int64N(int64(next/2)+1))
+}
+
+// sleep waits d; false when ctx ended first.
+func (o *Orders) sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// dropReleased hands back the events of released sources.
+func (o *Orders) dropReleased(ctx context.Context, pending []*item) []*item {
+	kept := pending[:0]
+	for _, it := range pending {
+		if it.src.Released() {
+			o.finish(ctx, it, context.Canceled)
+			continue
+		}
+		kept = append(kept, it)
+	}
+	return kept
+}
+
+// release hands back events that were not committed.
+func (o *Orders) release(ctx context.Context, pending []*item) {
+	for _, it := range pending {
+		o.finish(context.WithoutCancel(ctx), it, context.Canceled)
 	}
 }
 
@@ -361,7 +470,14 @@ const (
 	// txLocking: Store.Process for each event, program counters locked as
 	// they are used, after a limit race (ledger.ErrLimitRace).
 	txLocking
+	// txSingle: one transaction per event (processSingly).
+	txSingle
 )
+
+// txTimeout bounds one order transaction: a batch takes milliseconds, so a
+// transaction still running after this long is stuck (a network stall)
+// and is retried in place.
+const txTimeout = 30 * time.Second
 
 // runTx runs one transaction over the batch and returns each event's result
 // (nil for a duplicate).
@@ -370,7 +486,7 @@ const (
 // the end of the transaction (ledger.ProgramCounters), so a popular program
 // does not serialise the lanes; ledger.ErrLimitRace asks for a rerun with
 // txLocking.
-func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mode txMode) ([]*events.OrderResult, error) {
+func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []*item, mode txMode) ([]*events.OrderResult, error) {
 	customers := make([]string, 0, len(batch))
 	for _, it := range batch {
 		if it.customer != "" {
@@ -379,7 +495,16 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	}
 	slices.Sort(customers)
 	customers = slices.Compact(customers)
+	for i, it := range batch {
+		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
+			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
+				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
+		}
+	}
 
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, txTimeout)
+	defer cancel()
 	tx, err := o.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -393,18 +518,12 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	}
 	defer func() {
 		releasing()
-		_ = tx.Rollback(context.WithoutCancel(ctx))
+		_ = tx.Rollback(context.WithoutCancel(outer))
 	}()
 	inLockHook := func() {
 		if o.Hooks.InLock != nil {
 			o.Hooks.InLock(customers)
 			inLock = true
-		}
-	}
-	for i, it := range batch {
-		if it.ev.Paid != nil && it.ev.Paid.Currency != cat.Currency {
-			return nil, &errItem{i, consume.NewPermanent(events.DLQInvalidEvent, fmt.Errorf(
-				"%w: /order/currency: %q is not the catalog currency %q", events.ErrInvalid, it.ev.Paid.Currency, cat.Currency))}
 		}
 	}
 	var results []*events.OrderResult
@@ -416,6 +535,9 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 		}
 	} else {
 		if err := ledger.LockCustomers(ctx, tx, customers); err != nil {
+			if len(batch) == 1 && !isInfraFailure(err) && ctx.Err() == nil {
+				return nil, &errItem{0, err}
+			}
 			return nil, err
 		}
 		inLockHook()
@@ -424,6 +546,11 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	if err != nil {
 		return nil, err
 	}
+	if o.Hooks.BeforeCommit != nil {
+		if err := o.Hooks.BeforeCommit(ctx, tx, eventIDs(batch)); err != nil {
+			return nil, err
+		}
+	}
 	releasing()
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
@@ -431,9 +558,17 @@ func (o *Orders) runTx(ctx context.Context, cat *rules.Catalog, batch []item, mo
 	return results, nil
 }
 
+func eventIDs(batch []*item) []string {
+	ids := make([]string, len(batch))
+	for i, it := range batch {
+		ids[i] = it.ev.EventID
+	}
+	return ids
+}
+
 // runBatch applies the batch with ledger.Batch, which first locks the
 // batch's customers (sorted: see ledger.LockCustomers).
-func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item, customers []string) ([]*events.OrderResult, error) {
+func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []*item, customers []string) ([]*events.OrderResult, error) {
 	evs := make([]ledger.BatchEvent, len(batch))
 	for i, it := range batch {
 		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq}
@@ -443,7 +578,7 @@ func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ba
 	results, err := lb.Process(ctx, evs)
 	var ee *ledger.EventError
 	if errors.As(err, &ee) {
-		if isTxFailure(ee.Err) || ctx.Err() != nil {
+		if isInfraFailure(ee.Err) || ctx.Err() != nil {
 			return nil, ee.Err
 		}
 		return nil, &errItem{ee.Index, ee.Err}
@@ -452,7 +587,7 @@ func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ba
 }
 
 // runPerEvent applies the batch one event at a time.
-func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []item, locking bool) ([]*events.OrderResult, error) {
+func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []*item, locking bool) ([]*events.OrderResult, error) {
 	var counters *ledger.ProgramCounters
 	if !locking {
 		counters = ledger.NewProgramCounters()
@@ -461,7 +596,7 @@ func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog,
 	for i, it := range batch {
 		res, err := o.store.ProcessDeferred(ctx, tx, cat, it.ev, it.seq, counters)
 		if err != nil {
-			if isTxFailure(err) || ctx.Err() != nil {
+			if isInfraFailure(err) || ctx.Err() != nil {
 				return nil, err
 			}
 			return nil, &errItem{i, err}
@@ -477,15 +612,11 @@ func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog,
 }
 
 // acknowledge acks a committed batch, after the test hook if any.
-func (o *Orders) acknowledge(ctx context.Context, batch []item, results []*events.OrderResult) {
+func (o *Orders) acknowledge(ctx context.Context, batch []*item, results []*events.OrderResult) {
 	if o.Hooks.AfterCommit != nil {
-		ids := make([]string, len(batch))
-		for i, it := range batch {
-			ids[i] = it.ev.EventID
-		}
-		if err := o.Hooks.AfterCommit(ids); err != nil {
-			for range batch {
-				o.fetcher.Release()
+		if err := o.Hooks.AfterCommit(eventIDs(batch)); err != nil {
+			for _, it := range batch {
+				o.forget(it)
 			}
 			return
 		}
@@ -503,34 +634,31 @@ func (o *Orders) acknowledge(ctx context.Context, batch []item, results []*event
 			// The effects are committed; a redelivery will find the inbox row.
 			o.logEvent(it).Err(err).Msg("ack failed after commit; the redelivery will be skipped by the inbox")
 		}
-		o.fetcher.Release()
+		o.forget(it)
 	}
+	_ = ctx
+}
+
+// forget stops holding an item.
+func (o *Orders) forget(it *item) {
+	o.held.Remove(it.msg)
+	it.src.Done()
 }
 
 // finish settles one event that did not commit with its batch.
-func (o *Orders) finish(ctx context.Context, it item, typ string, outcome error) {
-	defer o.fetcher.Release()
-	if it.ev != nil && it.ev.Paid != nil && it.customer != "" {
-		// The route was remembered when the sale was routed; a sale that did
-		// not commit (a duplicate order id of another customer, above all)
-		// must not route the returns of the order that did.
-		o.routes.forget(string(it.ev.Paid.ID), it.customer)
+func (o *Orders) finish(ctx context.Context, it *item, outcome error) {
+	defer o.forget(it)
+	if errors.Is(outcome, context.Canceled) {
+		ctx = context.WithoutCancel(ctx)
 	}
 	settlement, err := o.settler.Settle(ctx, it.msg, outcome)
 	label := string(settlement)
 	if settlement == consume.Acked {
 		label = "applied"
 	}
-	o.metrics.Events.WithLabelValues(typ, label).Inc()
-	var perm *consume.Permanent
-	var retry *consume.Retry
-	switch {
-	case settlement == consume.DeadLettered && errors.As(outcome, &perm):
-		o.metrics.DeadLetters.WithLabelValues(perm.Code).Inc()
-	case settlement == consume.DeadLettered && errors.As(outcome, &retry):
-		o.metrics.DeadLetters.WithLabelValues(retry.Code).Inc()
-	case settlement == consume.DeadLettered:
-		o.metrics.DeadLetters.WithLabelValues(events.DLQProcessingFailed).Inc()
+	o.metrics.Events.WithLabelValues(it.typ(), label).Inc()
+	if settlement == consume.DeadLettered {
+		o.metrics.DeadLetters.WithLabelValues(deadLetterCode(outcome)).Inc()
 	}
 	l := o.logEvent(it).Str("outcome", label).AnErr("reason", outcome)
 	if err != nil {
@@ -539,7 +667,20 @@ func (o *Orders) finish(ctx context.Context, it item, typ string, outcome error)
 	l.Msg("event not committed")
 }
 
-func (o *Orders) logEvent(it item) *zerolog.Event {
+// deadLetterCode is the code a dead letter of outcome carries.
+func deadLetterCode(outcome error) string {
+	var perm *consume.Permanent
+	var retry *consume.Retry
+	switch {
+	case errors.As(outcome, &perm):
+		return perm.Code
+	case errors.As(outcome, &retry):
+		return retry.Code
+	}
+	return events.DLQProcessingFailed
+}
+
+func (o *Orders) logEvent(it *item) *zerolog.Event {
 	e := o.log.Debug()
 	if it.ev != nil {
 		e = e.Str("event_id", it.ev.EventID).Str("customer_id", it.customer)
@@ -547,7 +688,9 @@ func (o *Orders) logEvent(it item) *zerolog.Event {
 	return e.Str("subject", it.msg.Subject()).Uint64("stream_seq", it.seq)
 }
 
-// classify turns a ledger failure of one event into its outcome.
+// classify turns a ledger failure of one event into its outcome. A failure
+// of its own with no code of its own is a processing failure of that event:
+// retried on the per-event schedule, dead-lettered after MaxDeliver.
 func classify(err error) error {
 	var perm *consume.Permanent
 	switch {
@@ -559,81 +702,8 @@ func classify(err error) error {
 		return consume.NewPermanent(events.DLQDuplicateOrder, err)
 	case errors.Is(err, ledger.ErrCurrencyMismatch):
 		return consume.NewPermanent(events.DLQInvalidEvent, err)
+	case errors.Is(err, ledger.ErrResultTooLarge):
+		return consume.NewPermanent(events.DLQResultTooLarge, err)
 	}
-	return err
-}
-
-// isTxFailure reports errors that doom the whole transaction rather than one
-// event: deadlocks and serialization failures (class 40), connection loss.
-func isTxFailure(err error) bool {
-	if errors.Is(err, ledger.ErrConflict) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code[:2] == "40" || pgErr.Code[:2] == "08" || pgErr.Code == "57P01"
-	}
-	return pgconn.SafeToRetry(err) || errors.Is(err, pgx.ErrTxClosed) || pgconn.Timeout(err)
-}
-
-func retryReason(err error) string {
-	if errors.Is(err, ledger.ErrConflict) {
-		return "conflict"
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "40P01":
-			return "deadlock"
-		case "40001":
-			return "serialization"
-		}
-		return "pg_" + pgErr.Code
-	}
-	return "connection"
-}
-
-// routeCache remembers the customer of recent orders so returns and
-// cancellations are routed without a query. Bounded, in two generations:
-// when the current one is full it becomes the previous one and the oldest
-// entries go, which only costs lookups.
-type routeCache struct {
-	mu        sync.Mutex
-	max       int // entries per generation
-	cur, prev map[string]string
-}
-
-func newRouteCache(max int) *routeCache {
-	return &routeCache{max: max, cur: make(map[string]string), prev: map[string]string{}}
-}
-
-func (c *routeCache) get(k string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v, ok := c.cur[k]; ok {
-		return v, true
-	}
-	v, ok := c.prev[k]
-	return v, ok
-}
-
-func (c *routeCache) put(k, v string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.cur) >= c.max {
-		c.prev, c.cur = c.cur, make(map[string]string, c.max)
-	}
-	c.cur[k] = v
-}
-
-// forget drops k if it maps to v: a lookup then asks the database.
-func (c *routeCache) forget(k, v string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur[k] == v {
-		delete(c.cur, k)
-	}
-	if c.prev[k] == v {
-		delete(c.prev, k)
-	}
+	return &consume.Retry{Code: events.DLQProcessingFailed, Err: err}
 }

@@ -211,9 +211,10 @@ func TestTwoWorkersNeverProcessOneCustomerConcurrently(t *testing.T) {
 			},
 		}
 	}
-	b.startOrders(hooks(0))
-	b.startOrders(hooks(1))
+	n0 := b.startOrders(hooks(0))
+	n1 := b.startOrders(hooks(1))
 	b.startRelay(OutboxRelayHooks{})
+	b.waitShared(n0, n1)
 
 	const n, customers = 300, 5
 	ids := make([]string, n)

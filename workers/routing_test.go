@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/promoengine/promoengine/pkg/events"
 )
 
 // A return published right behind its sale, and the customer's next sale
@@ -38,34 +40,23 @@ func TestReturnBehindItsSaleKeepsCustomerOrder(t *testing.T) {
 }
 
 // A sale refused as a duplicate order id (another customer's) does not
-// leave its customer as the route of the order that was committed.
-func TestRefusedSaleDoesNotRouteTheOrder(t *testing.T) {
+// take over the order: a return of it still claws back from the customer
+// whose sale was committed.
+func TestRefusedSaleDoesNotTakeTheOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	o := b.startOrders(OrdersHooks{})
+	b.startOrders(OrdersHooks{})
 	b.startRelay(OutboxRelayHooks{})
 	b.publish(b.subjects.OrdersPaid(), paidEvent("dup-a", "alice", line("1", "food", "1", "10000")), "dup-a")
-	b.waitResults("dup-a")
 	// Same order id ("o-dup-a"), another customer, another event id.
 	other := []byte(`{"event_id":"dup-b","type":"pos.order.paid","occurred_at":"2026-11-24T10:00:00+07:00","company_id":"1","pos_config_id":"1","order":{"id":"o-dup-a","currency":"IDR","customer_id":"bob","lines":[{"id":"1","product_id":"p1","qty":"1","unit_price":"1"}]}}`)
 	b.publish(b.subjects.OrdersPaid(), other, "dup-b")
+	b.publish(b.subjects.OrdersReturned(), []byte(`{"event_id":"dup-ret","type":"pos.order.returned","occurred_at":"2026-11-24T10:01:00+07:00","company_id":"1","pos_config_id":"1","order":{"id":"r-dup","original_order_id":"o-dup-a","lines":[{"line_id":"1","qty":"1"}]}}`), "dup-ret")
+	rs := b.waitResults("dup-a", "dup-ret")
 	b.waitQuiet()
-	require.Len(t, b.streamMsgs(b.subjects.StreamDLQ()), 1, "dead-lettered as duplicate_order")
-	c, ok := o.routes.get("o-dup-a")
-	require.True(t, !ok || c == "alice", "route of o-dup-a is %q", c)
-	require.Equal(t, "alice", o.customerOfOrder(b.ctx, "o-dup-a"))
-}
-
-func TestRouteCacheForgetsOnlyItsOwnEntry(t *testing.T) {
-	c := newRouteCache(2)
-	c.put("o1", "alice")
-	c.forget("o1", "bob")
-	v, ok := c.get("o1")
-	require.True(t, ok)
-	require.Equal(t, "alice", v)
-	c.put("o2", "x")
-	c.put("o3", "y") // o1 moves to the previous generation
-	c.forget("o1", "alice")
-	_, ok = c.get("o1")
-	require.False(t, ok)
+	letters := b.streamMsgs(b.subjects.StreamDLQ())
+	require.Len(t, letters, 1)
+	require.Equal(t, events.DLQDuplicateOrder, letters[0].Header.Get(events.HeaderErrorCode))
+	require.Equal(t, "alice", rs["dup-ret"][0]["customer_id"])
+	require.Equal(t, "0", rs["dup-ret"][0]["points"].(map[string]any)["balance"], "alice's 10 points clawed back")
 }

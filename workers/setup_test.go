@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/streams"
 	"github.com/promoengine/promoengine/internal/testdb"
@@ -63,10 +66,12 @@ func setup(t *testing.T) *bundle {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	b := &bundle{t: t, ctx: ctx, pool: testdb.New(t), nats: testnats.New(t), subjects: events.NewSubjects(""),
-		metrics: metrics.New(prometheus.NewRegistry()), log: zerolog.New(io.Discard), ackWait: time.Second}
+		metrics: metrics.New(prometheus.NewRegistry()), log: testLogger(), ackWait: time.Second}
 	b.js = b.nats.JetStream(t)
 	b.store = ledger.NewStore(b.subjects)
-	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
+	sopts := streams.DefaultOptions()
+	sopts.Partitions = testPartitions
+	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, sopts))
 	cat, err := rules.Parse([]byte(testCatalog))
 	require.NoError(t, err)
 	_, err = ledger.ApplyCatalog(ctx, b.pool, cat)
@@ -75,32 +80,77 @@ func setup(t *testing.T) *bundle {
 	return b
 }
 
-// startOrders starts an order worker on the shared durable consumer, with
-// its own database pool (as a separate process would have).
-func (b *bundle) startOrders(hooks OrdersHooks) *Orders {
+// testPartitions is the number of partitions of the tests' streams.
+const testPartitions = 4
+
+// node is one order-worker process of a test: the pool, the keyer and its
+// share of the partitions, with its own NATS connection and database pool.
+type node struct {
+	*Orders
+	id    string
+	parts *Partitions
+	stop  func()
+}
+
+// Stop stops the whole process gracefully.
+func (n *node) Stop() { n.stop() }
+
+var nodeSeq atomic.Int64
+
+// startOrders starts an order-worker process on the shared consumers, with
+// its own connections (as a separate process would have).
+func (b *bundle) startOrders(hooks OrdersHooks) *node {
 	t := b.t
-	// The production consumer with redelivery after one second instead of
-	// thirty, so crash tests do not wait.
-	cfg := streams.OrdersConsumerConfig(b.subjects, 5, 1000)
-	for i := range cfg.BackOff {
-		cfg.BackOff[i] = b.ackWait
-	}
-	cfg.AckWait = b.ackWait
-	cons, err := b.js.CreateOrUpdateConsumer(b.ctx, b.subjects.StreamOrders(), cfg)
-	require.NoError(t, err)
+	js := b.nats.JetStream(t)
+	timing := streams.Timing{AckWait: b.ackWait}
+	cfg := OrdersConfig{Lanes: 4, BatchSize: 16, MaxDeliver: 5, SoftStop: 5 * time.Second, Heartbeat: timing.Heartbeat()}
+	require.NoError(t, streams.EnsureOrderConsumers(b.ctx, js, b.subjects, testPartitions, timing, cfg.MaxAckPending()))
 	pool, err := pgxpool.New(b.ctx, b.pool.Config().ConnString())
 	require.NoError(t, err)
 	catalogs := NewCatalogWatcher(pool, b.metrics, b.log)
 	wctx, cancel := context.WithCancel(b.ctx)
 	catalogs.Start(wctx)
-	o := NewOrders(OrdersConfig{Lanes: 4, BatchSize: 16, MaxDeliver: 5, SoftStop: 5 * time.Second}, pool, cons, b.store,
-		catalogs, consume.NewSettler(consume.NewDeadLetterer(b.js, b.subjects), 5), b.subjects, b.metrics, b.log)
+	settler := consume.NewSettler(consume.NewDeadLetterer(js, b.subjects), 5)
+	o := NewOrders(cfg, pool, b.store, catalogs, settler, b.subjects, b.metrics, b.log)
 	o.Hooks = hooks
 	o.Start(wctx)
+	k := NewKeyer(js, b.subjects, keying.NewResolver(pool, b.log), settler, timing.Heartbeat(), b.metrics, b.log)
+	k.Start(wctx)
+	id := fmt.Sprintf("node-%d", nodeSeq.Add(1))
+	p := NewPartitions(PartitionsConfig{Partitions: testPartitions, Timing: timing, MaxAckPending: cfg.MaxAckPending(),
+		NodeID: id, MemberBeat: 200 * time.Millisecond, MemberTTL: 1500 * time.Millisecond}, js, b.subjects, o, k, b.metrics, b.log)
+	require.NoError(t, p.Start(wctx))
 	var once sync.Once
-	stop := func() { once.Do(func() { o.Stop(); cancel(); pool.Close() }) }
+	stop := func() { once.Do(func() { p.Stop(); cancel(); pool.Close() }) }
 	t.Cleanup(stop)
-	return o
+	return &node{Orders: o, id: id, parts: p, stop: stop}
+}
+
+// waitShared waits until the units are shared among the nodes: each unit
+// pulled by exactly one of them, and each of them pulling some.
+func (b *bundle) waitShared(nodes ...*node) {
+	b.t.Helper()
+	require.Eventually(b.t, func() bool {
+		owners := map[string]int{}
+		for _, n := range nodes {
+			owned := n.parts.Owned()
+			if len(owned) == 0 {
+				return false
+			}
+			for _, u := range owned {
+				owners[u]++
+			}
+		}
+		if len(owners) != testPartitions+1 {
+			return false
+		}
+		for _, c := range owners {
+			if c != 1 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "units shared among %d nodes", len(nodes))
 }
 
 // startRelay starts an outbox relay.
@@ -181,20 +231,31 @@ func (b *bundle) count(sql string, args ...any) int {
 	return n
 }
 
-// waitQuiet waits until the consumer has nothing pending or unacknowledged
-// and the outbox is empty.
+// waitQuiet waits until every order consumer has nothing pending or
+// unacknowledged and the outbox is empty.
 func (b *bundle) waitQuiet() {
 	b.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := b.js.Consumer(b.ctx, b.subjects.StreamOrders(), streams.OrdersConsumer)
-		require.NoError(b.t, err)
-		info, err := c.Info(b.ctx)
-		require.NoError(b.t, err)
-		if info.NumPending == 0 && info.NumAckPending == 0 && b.count(`SELECT count(*) FROM outbox`) == 0 {
+		if b.consumersQuiet() && b.count(`SELECT count(*) FROM outbox`) == 0 {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.t.Fatal("pipeline did not go quiet within 30s")
+}
+
+// consumersQuiet reports whether no order consumer has anything pending.
+func (b *bundle) consumersQuiet() bool {
+	ok, err := testnats.ConsumersSettled(b.ctx, b.js, b.subjects.StreamOrders())
+	require.NoError(b.t, err)
+	return ok
+}
+
+// testLogger discards logs unless PROMO_TEST_LOG is set.
+func testLogger() zerolog.Logger {
+	if os.Getenv("PROMO_TEST_LOG") != "" {
+		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).With().Timestamp().Logger()
+	}
+	return zerolog.New(io.Discard)
 }

@@ -159,6 +159,11 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_DATABASE_MAX_CONNS  pool size (default: the larger of lanes and transactions, + 8)
   PROMO_SUBJECT_PREFIX    prefix of every subject and stream (default none)
   PROMO_DUPLICATE_WINDOW  JetStream de-duplication window (default 10m)
+  PROMO_PARTITIONS        partitions of POS_ORDERS, chosen once (default 16)
+  PROMO_ACK_WAIT          how soon a dead process's events move (default 5s)
+  PROMO_NODE_ID           this process's name among the engine's (default host-pid-random)
+  PROMO_STREAM_REPLICAS   replicas of streams and buckets: 1, 3 or 5 (default 1)
+  PROMO_DATABASE_REPLICA_URL  read replica for customer views, quotes and status
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)
   PROMO_LOG_FORMAT        json|console (default json; console on a terminal)
   PROMO_PPROF             true: Go's profiler under /debug/pprof/ (default false)

@@ -107,18 +107,10 @@ func (b *opsBundle) settled() {
 	b.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		c, err := b.js.Consumer(b.ctx, "POS_ORDERS", streams.OrdersConsumer)
-		if err == nil {
-			ci, err := c.Info(b.ctx)
-			n, _, berr := ledger.OutboxBacklog(b.ctx, b.pool)
-			s, serr := b.js.Stream(b.ctx, "POS_ORDERS")
-			if err == nil && berr == nil && serr == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && n == 0 {
-				// The consumer's counts follow a publish asynchronously:
-				// also wait until everything stored was acknowledged.
-				if si, err := s.Info(b.ctx); err == nil && ci.AckFloor.Stream >= si.State.LastSeq {
-					return
-				}
-			}
+		ok, err := testnats.ConsumersSettled(b.ctx, b.js, "POS_ORDERS")
+		n, _, berr := ledger.OutboxBacklog(b.ctx, b.pool)
+		if err == nil && berr == nil && ok && n == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
 			b.t.Fatal("pipeline did not settle")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -97,7 +98,7 @@ func printStatus(c *cli, rep *ops.StatusReport) error {
 	fmt.Fprintln(tw, "CONSUMER\tPENDING\tACK PENDING\tREDELIVERED\tLAST DELIVERY")
 	consumers := 0
 	for _, s := range rep.Streams {
-		for _, cs := range s.Consumers {
+		for _, cs := range foldPartitions(s.Consumers) {
 			consumers++
 			last := "-"
 			if cs.LastActive != nil {
@@ -108,6 +109,18 @@ func printStatus(c *cli, rep *ops.StatusReport) error {
 	}
 	if consumers == 0 {
 		fmt.Fprintln(tw, "(none)")
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "NODE\tHOST\tPID\tUP\tCONSUMERS")
+	for _, n := range rep.Nodes {
+		up := "-"
+		if !n.Started.IsZero() {
+			up = shortDuration(now.Sub(n.Started))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\n", n.ID, n.Host, n.PID, up, len(n.Owned))
+	}
+	if len(rep.Nodes) == 0 {
+		fmt.Fprintln(tw, "(none alive)")
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -155,4 +168,33 @@ func byteSize(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// foldPartitions shows the partition consumers of the order workers as one
+// line, summed (`status --json` lists each).
+func foldPartitions(cs []ops.ConsumerStatus) []ops.ConsumerStatus {
+	var out []ops.ConsumerStatus
+	var sum *ops.ConsumerStatus
+	parts := 0
+	for _, c := range cs {
+		if !strings.HasPrefix(c.Name, "promo-orders-") {
+			out = append(out, c)
+			continue
+		}
+		parts++
+		if sum == nil {
+			sum = &ops.ConsumerStatus{}
+		}
+		sum.Pending += c.Pending
+		sum.AckPending += c.AckPending
+		sum.Redelivered += c.Redelivered
+		if c.LastActive != nil && (sum.LastActive == nil || c.LastActive.After(*sum.LastActive)) {
+			sum.LastActive = c.LastActive
+		}
+	}
+	if sum != nil {
+		sum.Name = fmt.Sprintf("promo-orders-* (%d partitions)", parts)
+		out = append(out, *sum)
+	}
+	return out
 }

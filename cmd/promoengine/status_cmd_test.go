@@ -21,8 +21,11 @@ func TestStatusCommand(t *testing.T) {
 
 	res := b.run("status")
 	require.Equal(t, 0, res.ExitCode, res.Stderr)
-	require.Regexp(t, `(?m)^POS_ORDERS\s+2\s+\d+ B\s+1\s+2\s+\d+[smh] ago$`, res.Stdout)
-	require.Regexp(t, `(?m)^POS_ORDERS/promo-orders\s+0\s+0\s+0\s+`, res.Stdout)
+	// Two published without a key, and the keyed copy of the valid one.
+	require.Regexp(t, `(?m)^POS_ORDERS\s+3\s+\d+ B\s+1\s+3\s+\d+[smh] ago$`, res.Stdout)
+	require.Regexp(t, `(?m)^POS_ORDERS/promo-keyer\s+0\s+0\s+0\s+`, res.Stdout)
+	require.Regexp(t, `(?m)^POS_ORDERS/promo-orders-\* \(16 partitions\)\s+0\s+0\s+0\s+`, res.Stdout)
+	require.Regexp(t, `(?m)^\S+\s+\S+\s+\d+\s+\d+[smh]\s+17$`, res.Stdout, "one node pulling the keyer and 16 partitions")
 	require.Contains(t, res.Stdout, "OUTBOX  backlog 0, oldest -\n")
 	require.Regexp(t, `(?m)^DEAD LETTERS  1 `, res.Stdout)
 	require.Regexp(t, `(?m)^  invalid_event\s+1$`, res.Stdout)

@@ -321,13 +321,14 @@ func TestAPIEventsIngest(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	require.Equal(t, "application/json", r.header.Get("Content-Type"))
 	require.JSONEq(t, `{"event_id": "odoo1:pos.order:1042:paid", "type": "pos.order.paid",
-		"subject": "pos.orders.paid", "stream_seq": 1, "duplicate": false}`, string(r.body))
+		"subject": "pos.orders.paid.`+events.CustomerKey("77").Token()+`", "stream_seq": 1, "duplicate": false}`, string(r.body))
 
 	stream, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
 	require.NoError(t, err)
 	msg, err := stream.GetMsg(b.ctx, 1)
 	require.NoError(t, err)
-	require.Equal(t, "pos.orders.paid", msg.Subject)
+	kind, _, token, ok := b.subjects.OrderSubjectParts(msg.Subject)
+	require.True(t, ok && kind == "paid" && token == events.CustomerKey("77").Token(), "stored keyed by its customer: %s", msg.Subject)
 	require.Equal(t, ev, msg.Data, "published byte for byte")
 	require.Equal(t, "odoo1:pos.order:1042:paid", msg.Header.Get(jetstream.MsgIDHeader))
 
@@ -500,12 +501,13 @@ func (b *apiBundle) webhook(body []byte) response {
 	return b.do("POST", "/v1/odoo/webhook?token="+posKey, "", body)
 }
 
-// lastOrderEvent returns the last message on an order subject.
+// lastOrderEvent returns the last message on an order subject (keyed and
+// partitioned: any subject under it).
 func (b *apiBundle) lastOrderEvent(subject string) *jetstream.RawStreamMsg {
 	b.t.Helper()
 	s, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
 	require.NoError(b.t, err)
-	msg, err := s.GetLastMsgForSubject(b.ctx, subject)
+	msg, err := s.GetLastMsgForSubject(b.ctx, subject+".>")
 	require.NoError(b.t, err)
 	return msg
 }
@@ -517,7 +519,7 @@ func TestWebhookPublishesPaidOrderFromOdoo(t *testing.T) {
 	r := b.webhook(webhookBody(odootest.PaidOrderID, "paid"))
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	require.JSONEq(t, `{"status": "published", "order_id": "1042", "state": "paid", "duplicate": false,
-		"events": [{"event_id": "odoo1:pos.order:1042:paid", "type": "pos.order.paid", "subject": "pos.orders.paid",
+		"events": [{"event_id": "odoo1:pos.order:1042:paid", "type": "pos.order.paid", "subject": "pos.orders.paid.`+events.CustomerKey("77").Token()+`",
 		            "stream_seq": 1, "duplicate": false}],
 		"skipped": [{"line_id": 3, "reason": "negative unit price: an Odoo discount or reward line, not goods"}]}`, string(r.body))
 
@@ -639,7 +641,7 @@ func TestWebhookFinishesAfterOdooHangsUp(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		_, err = s.GetLastMsgForSubject(b.ctx, b.subjects.OrdersPaid())
+		_, err = s.GetLastMsgForSubject(b.ctx, b.subjects.OrdersPaid()+".>")
 		return err == nil
 	}, 10*time.Second, 20*time.Millisecond)
 }

@@ -82,7 +82,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) error {
 
 // publish stores one event in POS_ORDERS and waits for JetStream's ack.
 func (s *Server) publish(r *http.Request, ev *events.Event, data []byte) (published, error) {
-	subject := s.d.Subjects.OrderSubject(ev.Type)
+	subject := s.routing.Subject(r.Context(), s.d.Subjects, ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
 	ack, err := s.d.JS.PublishMsg(r.Context(), msg)

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/pkg/events"
@@ -46,6 +47,7 @@ type Deps struct {
 type Server struct {
 	d       Deps
 	keys    keyring
+	routing *keying.Resolver // keys the input events published
 	log     zerolog.Logger
 	handler http.Handler
 }
@@ -59,6 +61,11 @@ func New(d Deps) *Server {
 		d.Catalog = func() *rules.Catalog { return nil }
 	}
 	s := &Server{d: d, keys: newKeyring(d.Keys), log: d.Log.With().Str("component", "api").Logger()}
+	var db ledger.DB
+	if d.Pool != nil {
+		db = d.Pool
+	}
+	s.routing = keying.NewResolver(db, d.Log)
 	s.handler = s.routes()
 	return s
 }

@@ -91,6 +91,22 @@ type Config struct {
 
 	// DuplicateWindow is the JetStream de-duplication window of the streams.
 	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
+
+	// Partitions is how many partitions POS_ORDERS spreads customers over:
+	// the unit of parallelism between processes, chosen once (docs/DEPLOY.md).
+	Partitions int `envconfig:"PARTITIONS" default:"16"`
+	// AckWait is how long a message held by a process that died waits
+	// before another process gets it (held messages are kept alive).
+	AckWait time.Duration `envconfig:"ACK_WAIT" default:"5s"`
+	// NodeID names this process among the engine's processes ("" picks
+	// host-pid-random at each start).
+	NodeID string `envconfig:"NODE_ID"`
+	// StreamReplicas is the replication of every stream and bucket: 3 on a
+	// three-server NATS cluster.
+	StreamReplicas int `envconfig:"STREAM_REPLICAS" default:"1"`
+	// DatabaseReplicaURL, when set, serves the reads that need not be
+	// current (customer views, quotes, status) from a streaming replica.
+	DatabaseReplicaURL string `envconfig:"DATABASE_REPLICA_URL"`
 }
 
 // Secret is a string that never prints.
@@ -241,6 +257,23 @@ func (c *Config) Validate() error {
 	if c.DuplicateWindow < 2*time.Minute {
 		bad("DUPLICATE_WINDOW", "must be at least 2m so that republished events are recognised, got %s", c.DuplicateWindow)
 	}
+	if c.Partitions < 1 || c.Partitions > 1024 {
+		bad("PARTITIONS", "must be between 1 and 1024, got %d", c.Partitions)
+	}
+	if c.AckWait < time.Second || c.AckWait > 5*time.Minute {
+		bad("ACK_WAIT", "must be between 1s and 5m, got %s", c.AckWait)
+	}
+	if c.StreamReplicas != 1 && c.StreamReplicas != 3 && c.StreamReplicas != 5 {
+		bad("STREAM_REPLICAS", "must be 1, 3 or 5, got %d", c.StreamReplicas)
+	}
+	if strings.ContainsAny(c.NodeID, ".*> \t") {
+		bad("NODE_ID", "must not contain dots, spaces, '*' or '>'")
+	}
+	if c.DatabaseReplicaURL != "" {
+		if u, err := url.Parse(c.DatabaseReplicaURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql" && !strings.Contains(c.DatabaseReplicaURL, "=")) {
+			bad("DATABASE_REPLICA_URL", "must be a postgres:// URL or a key=value connection string")
+		}
+	}
 	seen := map[Secret]bool{}
 	for _, k := range c.APIKeys {
 		if seen[k.Key] {
@@ -278,10 +311,13 @@ func ParseWorkers(s string) ([]string, error) {
 }
 
 // MaskedDatabaseURL hides the password of the database URL for logs.
-func (c *Config) MaskedDatabaseURL() string {
-	u, err := url.Parse(c.DatabaseURL)
+func (c *Config) MaskedDatabaseURL() string { return maskURL(c.DatabaseURL) }
+
+// maskURL hides the password of a URL for logs.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
-		return c.DatabaseURL
+		return raw
 	}
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "***")
@@ -316,6 +352,11 @@ func (c *Config) LogFields() map[string]any {
 		"max_deliver":      c.MaxDeliver,
 		"subject_prefix":   c.SubjectPrefix,
 		"duplicate_window": c.DuplicateWindow.String(),
+		"partitions":       c.Partitions,
+		"ack_wait":         c.AckWait.String(),
+		"node_id":          c.NodeID,
+		"stream_replicas":  c.StreamReplicas,
+		"database_replica": maskURL(c.DatabaseReplicaURL),
 	}
 }
 

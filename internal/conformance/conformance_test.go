@@ -161,13 +161,16 @@ func (h *harness) publishRaw(ctx context.Context, label string, st step) {
 func (h *harness) expectOutcome(label string, seq uint64, isResult func(*nats.Msg) bool, st step) {
 	t := h.t
 	if st.ExpectDLQ != nil || isResult == nil {
+		// The letter is of the published message, or of the keyed copy the
+		// engine made of it (workers.Keyer).
+		want := strconv.FormatUint(seq, 10)
 		letter := h.dlq.waitFor(t, label+": dead letter", func(m *nats.Msg) bool {
-			return m.Header.Get(events.HeaderOriginalSeq) == strconv.FormatUint(seq, 10)
+			return m.Header.Get(events.HeaderOriginalSeq) == want || m.Header.Get(events.HeaderKeyedFrom) == want
 		})
 		actual := map[string]any{
 			"code":    letter.Header.Get(events.HeaderErrorCode),
 			"message": letter.Header.Get(events.HeaderErrorMessage),
-			"subject": letter.Header.Get(events.HeaderOriginalSubject),
+			"subject": strings.TrimPrefix(letter.Subject, "promo.dlq."),
 		}
 		h.report(label, st.ExpectDLQ, actual)
 		return

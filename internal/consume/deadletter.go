@@ -47,16 +47,7 @@ type Letter struct {
 // dead-lettered twice is stored once) or, without one, derived from the
 // original stream and sequence.
 func (d *DeadLetterer) Send(ctx context.Context, l Letter) error {
-	h := nats.Header{}
-	for k, vs := range l.Header {
-		if publishControl(k) {
-			// A condition of the original publish (Nats-Expected-Stream…)
-			// would make the DLQ stream refuse the letter; it is kept under
-			// another name.
-			k = originalHeaderPrefix + k
-		}
-		h[k] = append([]string(nil), vs...)
-	}
+	h := DisarmHeaders(l.Header)
 	msg := l.Message
 	if len(msg) > maxHeaderMessage {
 		msg = msg[:maxHeaderMessage] + "…"
@@ -84,6 +75,27 @@ func (d *DeadLetterer) Send(ctx context.Context, l Letter) error {
 	}
 	return nil
 }
+
+// DisarmHeaders copies h for publishing a message again (a dead letter, a
+// keyed copy): a condition of the original publish (Nats-Expected-Stream…)
+// would make the new publish fail, so it is kept under another name; the
+// pin id of the delivery is dropped.
+func DisarmHeaders(h nats.Header) nats.Header {
+	out := make(nats.Header, len(h)+6)
+	for k, vs := range h {
+		if http.CanonicalHeaderKey(k) == pinIDHeader {
+			continue // a detail of one delivery, not of the message
+		}
+		if publishControl(k) {
+			k = originalHeaderPrefix + k
+		}
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// pinIDHeader is set by the server on messages of a pinned consumer.
+const pinIDHeader = "Nats-Pin-Id"
 
 // originalHeaderPrefix renames headers that JetStream would act on.
 const originalHeaderPrefix = "Promo-Original-Header-"

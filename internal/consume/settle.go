@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -25,6 +26,9 @@ const (
 type Settler struct {
 	dl         *DeadLetterer
 	maxDeliver uint64
+	// OnDeadLetterError, when set, hears each failed attempt to store a
+	// dead letter (for a log line and a metric) before it is tried again.
+	OnDeadLetterError func(error)
 }
 
 // NewSettler returns a Settler that dead-letters a retried message once it
@@ -33,9 +37,8 @@ func NewSettler(dl *DeadLetterer, maxDeliver int) *Settler {
 	return &Settler{dl: dl, maxDeliver: uint64(maxDeliver)}
 }
 
-// Settle tells JetStream the outcome err of handling msg. A dead letter is
-// acknowledged by the DLQ stream before the original is terminated; if the
-// dead-letter publish fails, the message is naked and tried again later.
+// Settle tells JetStream the outcome of handling msg. A dead letter is
+// acknowledged by the DLQ stream before the original is terminated.
 func (s *Settler) Settle(ctx context.Context, msg jetstream.Msg, outcome error) (Settlement, error) {
 	var delivered uint64 = 1
 	if md, err := msg.Metadata(); err == nil {
@@ -67,12 +70,29 @@ func (s *Settler) Settle(ctx context.Context, msg jetstream.Msg, outcome error) 
 	}
 }
 
+// deadLetter stores the letter, then terminates the message. The server
+// delivers without limit (the worker counts), so a message is never given
+// up before its dead letter is stored: a failed publish is retried in
+// place, with the message held, until it succeeds or ctx ends (then the
+// message is naked and comes back).
 func (s *Settler) deadLetter(ctx context.Context, msg jetstream.Msg, code, message string) (Settlement, error) {
-	if err := s.dl.Send(ctx, LetterFromMsg(msg, code, message)); err != nil {
-		if nakErr := msg.NakWithDelay(RetryDelay(1)); nakErr != nil {
-			return Retried, errors.Join(err, nakErr)
+	letter := LetterFromMsg(msg, code, message)
+	wait := 100 * time.Millisecond
+	for {
+		err := s.dl.Send(ctx, letter)
+		if err == nil {
+			return DeadLettered, msg.Term()
 		}
-		return Retried, err
+		if ctx.Err() != nil {
+			return Released, errors.Join(err, msg.Nak())
+		}
+		if s.OnDeadLetterError != nil {
+			s.OnDeadLetterError(err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
-	return DeadLettered, msg.Term()
 }

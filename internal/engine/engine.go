@@ -26,6 +26,7 @@ import (
 
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
@@ -50,10 +51,12 @@ type Engine struct {
 	Store    *ledger.Store
 	Catalogs *workers.CatalogWatcher
 
-	Orders *workers.Orders
-	Relay  *workers.OutboxRelay
-	Jobs   *workers.JobsScheduler
-	Quote  *workers.QuoteService
+	Orders     *workers.Orders
+	Keyer      *workers.Keyer
+	Partitions *workers.Partitions
+	Relay      *workers.OutboxRelay
+	Jobs       *workers.JobsScheduler
+	Quote      *workers.QuoteService
 
 	http     *http.Server
 	httpLn   net.Listener
@@ -89,7 +92,11 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	// Every asynchronous publish has an ack deadline: a lost ack (a stream
+	// leader change on a cluster) fails its future instead of waiting for
+	// ever.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(publishAckTimeout))
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
@@ -109,6 +116,13 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	// Postgres does interval arithmetic, and UTC makes a day 24 hours.
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "promoengine"
+	// Deliberate timeouts: a connection attempt to a host that does not
+	// answer fails in seconds (and is retried in place), a transaction
+	// never waits on a row lock for ever, and a session that stopped in the
+	// middle of a transaction (a frozen process) gives its locks back.
+	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pcfg.ConnConfig.RuntimeParams["lock_timeout"] = "10s"
+	pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60s"
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		nc.Close()
@@ -122,9 +136,16 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	return nc, js, pool, nil
 }
 
+// publishAckTimeout bounds the wait for JetStream's acknowledgement of a
+// publish.
+const publishAckTimeout = 5 * time.Second
+
 // Start connects, migrates, ensures streams and starts the named workers.
 // It returns once everything is started; Stop shuts down gracefully.
 func Start(ctx context.Context, cfg *config.Config, workerNames []string, log zerolog.Logger) (*Engine, error) {
+	if cfg.Partitions == 0 { // a Config built in code rather than loaded
+		cfg.Partitions = streams.DefaultPartitions
+	}
 	e := &Engine{cfg: cfg, log: log, workers: workerNames, Subjects: events.NewSubjects(cfg.SubjectPrefix),
 		stopped: make(chan struct{})}
 	ctx, e.cancel = context.WithCancel(ctx)
@@ -153,6 +174,8 @@ func (e *Engine) start(ctx context.Context) error {
 	}
 	sopts := streams.DefaultOptions()
 	sopts.DuplicateWindow = e.cfg.DuplicateWindow
+	sopts.Replicas = e.cfg.StreamReplicas
+	sopts.Partitions = e.cfg.Partitions
 	if err := streams.Ensure(ctx, e.JS, e.Subjects, sopts); err != nil {
 		return err
 	}
@@ -165,15 +188,9 @@ func (e *Engine) start(ctx context.Context) error {
 
 	dl := consume.NewDeadLetterer(e.JS, e.Subjects)
 	if e.has(config.WorkerOrders) {
-		oc := ordersConfig(e.cfg)
-		cons, err := streams.EnsureOrdersConsumer(ctx, e.JS, e.Subjects, e.cfg.MaxDeliver, oc.MaxAckPending())
-		if err != nil {
+		if err := e.startOrders(ctx, dl); err != nil {
 			return err
 		}
-		e.Orders = workers.NewOrders(oc, e.Pool, cons, e.Store, e.Catalogs, consume.NewSettler(dl, e.cfg.MaxDeliver), e.Subjects, e.Metrics, e.log)
-		e.Orders.Start(ctx)
-		e.stops = append(e.stops, e.Orders.Stop)
-		go e.watchConsumer(ctx, cons)
 	}
 	if e.has(config.WorkerOutbox) {
 		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Metrics, e.log)
@@ -200,10 +217,46 @@ func (e *Engine) start(ctx context.Context) error {
 	return e.startHTTP(ctx)
 }
 
-// Ready reports whether NATS and Postgres answer.
+// startOrders starts the order workers: the keyer and partition consumers
+// ensured, the pool, and this process's share of the consumers.
+func (e *Engine) startOrders(ctx context.Context, dl *consume.DeadLetterer) error {
+	oc := ordersConfig(e.cfg)
+	timing := streams.Timing{AckWait: e.cfg.AckWait}
+	if err := streams.EnsureOrderConsumers(ctx, e.JS, e.Subjects, e.cfg.Partitions, timing, oc.MaxAckPending()); err != nil {
+		return err
+	}
+	settler := consume.NewSettler(dl, e.cfg.MaxDeliver)
+	settler.OnDeadLetterError = func(err error) {
+		e.log.Warn().Err(err).Msg("dead letter not stored; trying again with the message held")
+	}
+	e.Orders = workers.NewOrders(oc, e.Pool, e.Store, e.Catalogs, settler, e.Subjects, e.Metrics, e.log)
+	e.Orders.Start(ctx)
+	e.Keyer = workers.NewKeyer(e.JS, e.Subjects, keying.NewResolver(e.Pool, e.log), settler, timing.Heartbeat(), e.Metrics, e.log)
+	e.Keyer.Start(ctx)
+	e.Partitions = workers.NewPartitions(workers.PartitionsConfig{
+		Partitions: e.cfg.Partitions, Timing: timing, MaxAckPending: oc.MaxAckPending(),
+		NodeID: e.cfg.NodeID, Replicas: e.cfg.StreamReplicas,
+	}, e.JS, e.Subjects, e.Orders, e.Keyer, e.Metrics, e.log)
+	if err := e.Partitions.Start(ctx); err != nil {
+		e.Orders.Stop()
+		e.Keyer.Stop()
+		return err
+	}
+	e.stops = append(e.stops, e.Partitions.Stop)
+	go e.watchConsumers(ctx)
+	return nil
+}
+
+// Ready reports whether NATS and Postgres answer and every consumer this
+// process owns is being pulled.
 func (e *Engine) Ready(ctx context.Context) error {
 	if !e.NC.IsConnected() {
 		return errors.New("NATS is not connected")
+	}
+	if e.Partitions != nil {
+		if err := e.Partitions.Ready(); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -283,8 +336,8 @@ func (e *Engine) HTTPAddr() string {
 	return e.httpLn.Addr().String()
 }
 
-// watchConsumer exports the order consumer's lag as metrics.
-func (e *Engine) watchConsumer(ctx context.Context, cons jetstream.Consumer) {
+// watchConsumers exports the lag of the order consumers as metrics.
+func (e *Engine) watchConsumers(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -292,12 +345,15 @@ func (e *Engine) watchConsumer(ctx context.Context, cons jetstream.Consumer) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			info, err := cons.Info(ctx)
+			s, err := e.JS.Stream(ctx, e.Subjects.StreamOrders())
 			if err != nil {
 				continue
 			}
-			e.Metrics.ConsumerPending.WithLabelValues(info.Name).Set(float64(info.NumPending))
-			e.Metrics.ConsumerAckPending.WithLabelValues(info.Name).Set(float64(info.NumAckPending))
+			infos := s.ListConsumers(ctx)
+			for info := range infos.Info() {
+				e.Metrics.ConsumerPending.WithLabelValues(info.Name).Set(float64(info.NumPending))
+				e.Metrics.ConsumerAckPending.WithLabelValues(info.Name).Set(float64(info.NumAckPending))
+			}
 		}
 	}
 }
@@ -338,5 +394,6 @@ func (e *Engine) Stop() {
 
 // ordersConfig is the order worker pool of cfg.
 func ordersConfig(cfg *config.Config) workers.OrdersConfig {
-	return workers.OrdersConfig{Lanes: cfg.Lanes, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, InFlight: cfg.Transactions}
+	return workers.OrdersConfig{Lanes: cfg.Lanes, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, InFlight: cfg.Transactions,
+		Heartbeat: streams.Timing{AckWait: cfg.AckWait}.Heartbeat()}
 }

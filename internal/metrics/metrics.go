@@ -27,6 +27,7 @@ type Metrics struct {
 	OdooSeconds        prometheus.Histogram
 	JobRuns            *prometheus.CounterVec // outcome
 	HTTPRequests       *prometheus.CounterVec // route, code
+	PartitionsOwned    prometheus.Gauge
 }
 
 // New creates and registers the collectors on reg.
@@ -100,7 +101,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "promo_http_requests_total",
 			Help: "HTTP API requests, by route and status code.",
 		}, []string{"route", "code"}),
+		PartitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "promo_partitions_owned",
+			Help: "Order consumers (partitions, and the keyer) this process pulls.",
+		}),
 	}
+	reg.MustRegister(m.PartitionsOwned)
 	reg.MustRegister(m.Events, m.EventSeconds, m.BatchSize, m.BatchSeconds, m.BatchRetries,
 		m.DeadLetters, m.OutboxPublished, m.OutboxBacklog, m.OutboxOldest, m.ConsumerPending,
 		m.ConsumerAckPending, m.CatalogVersion, m.OdooPushes, m.OdooSeconds, m.JobRuns, m.HTTPRequests)

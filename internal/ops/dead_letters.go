@@ -115,6 +115,16 @@ func (o *Operator) deadLetter(id uint64, subject string, h nats.Header, data []b
 	}
 	d.OriginalSeq, _ = strconv.ParseUint(h.Get(events.HeaderOriginalSeq), 10, 64)
 	d.FailedAt, _ = time.Parse(time.RFC3339Nano, h.Get(events.HeaderFailedAt))
+	if from := h.Get(events.HeaderKeyedFrom); from != "" {
+		// The keyed copy the engine made of an event published without a
+		// key: show (and redrive) what was published — the SPEC subject,
+		// its sequence and message id; the keyer keys it again.
+		if kind, _, _, ok := o.subjects.OrderSubjectParts(d.OriginalSubject); ok && events.TypeOfKind(kind) != "" {
+			d.OriginalSubject = o.subjects.OrderSubject(events.TypeOfKind(kind))
+		}
+		d.OriginalSeq, _ = strconv.ParseUint(from, 10, 64)
+		d.MsgID = h.Get(events.HeaderOriginalMsgID)
+	}
 	return d
 }
 
@@ -165,7 +175,9 @@ func (o *Operator) RedriveDeadLetter(ctx context.Context, id uint64) (*Redriven,
 	if strings.HasPrefix(d.OriginalSubject, strings.TrimSuffix(o.subjects.DLQAll(), ">")) {
 		return nil, fmt.Errorf("dead letter %d names %s as its original subject, a dead-letter subject; refusing to redrive it", id, d.OriginalSubject)
 	}
-	msg := &nats.Msg{Subject: d.OriginalSubject, Data: d.Data, Header: nats.Header{}}
+	// An order event goes back on its keyed subject without the partition
+	// token: the stream partitions it again on arrival.
+	msg := &nats.Msg{Subject: o.subjects.Republishable(d.OriginalSubject), Data: d.Data, Header: nats.Header{}}
 	for k, vs := range d.Header {
 		if dropOnRedrive(k) {
 			continue

@@ -190,7 +190,7 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	}
 	// From the range's start when it comes first: its events before the
 	// first processed one were never processed, and are counted so.
-	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersAll(), min(rep.RebuiltFrom, w.startSeq()), w.last, false)
+	reader, err := o.openStreamReader(ctx, name, o.subjects.OrdersPartitioned(), min(rep.RebuiltFrom, w.startSeq()), w.last, false)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (o *Operator) countRange(ctx context.Context, w window) (int, error) {
 		return 0, nil
 	}
 	n := 0
-	err := o.readStream(ctx, o.subjects.StreamOrders(), o.subjects.OrdersAll(), max(w.startSeq(), w.first), w.last, true,
+	err := o.readStream(ctx, o.subjects.StreamOrders(), o.subjects.OrdersPartitioned(), max(w.startSeq(), w.first), w.last, true,
 		func(msg jetstream.Msg) error {
 			if md, err := msg.Metadata(); err == nil && w.contains(md.Sequence.Stream, md.Timestamp) {
 				n++

@@ -10,7 +10,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
 // Operator runs the operator commands against one NATS account and one
@@ -19,6 +21,7 @@ type Operator struct {
 	js       jetstream.JetStream
 	pool     *pgxpool.Pool // nil for the commands that need only NATS
 	subjects events.Subjects
+	keys     *keying.Resolver // keys the input events publish and redrive send
 	log      zerolog.Logger
 	now      func() time.Time
 }
@@ -26,7 +29,11 @@ type Operator struct {
 // New returns an Operator. pool may be nil for publish and dlq, which touch
 // only NATS.
 func New(js jetstream.JetStream, pool *pgxpool.Pool, subjects events.Subjects, log zerolog.Logger) *Operator {
-	return &Operator{js: js, pool: pool, subjects: subjects, log: log, now: time.Now}
+	var db ledger.DB
+	if pool != nil {
+		db = pool
+	}
+	return &Operator{js: js, pool: pool, subjects: subjects, keys: keying.NewResolver(db, log), log: log, now: time.Now}
 }
 
 // ErrStreamMissing is returned when a stream the command needs does not

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -184,19 +185,27 @@ func checkLine(line []byte, tooLong bool) (*events.Event, *InvalidLine) {
 
 // pipeline publishes asynchronously with at most a window of
 // acknowledgements outstanding, oldest first.
+//
+// Two events of one key are never in flight together: an event whose key
+// has a publish outstanding waits until it is stored (a failed publish is
+// retried first), so a key's events are stored in file order even when a
+// publish fails and later ones do not.
 type pipeline struct {
 	ctx      context.Context
 	js       jetstream.JetStream
 	subjects events.Subjects
+	keys     *keying.Resolver
 	limiter  *rate.Limiter
 	window   int
 	inflight []pending
+	keyed    map[string]int // publishes in flight by key token
 	rep      *PublishReport
 }
 
 type pending struct {
 	line    int
 	eventID string
+	token   string
 	fut     jetstream.PubAckFuture
 }
 
@@ -205,7 +214,7 @@ type pending struct {
 const ackTimeout = 30 * time.Second
 
 func (o *Operator) newPipeline(ctx context.Context, opts PublishOptions, rep *PublishReport) *pipeline {
-	p := &pipeline{ctx: ctx, js: o.js, subjects: o.subjects, window: opts.Window, rep: rep}
+	p := &pipeline{ctx: ctx, js: o.js, subjects: o.subjects, keys: o.keys, window: opts.Window, rep: rep, keyed: map[string]int{}}
 	if opts.Rate > 0 {
 		// A burst of 50 ms worth: waiting for every single event would
 		// sleep in timer ticks coarser than 1/rate and fall short of it.
@@ -220,12 +229,14 @@ func (p *pipeline) publish(line int, ev *events.Event, data []byte) error {
 			return err
 		}
 	}
-	for len(p.inflight) >= p.window {
+	key := p.keys.Key(p.ctx, ev)
+	token := key.Token()
+	for len(p.inflight) >= p.window || p.keyed[token] > 0 {
 		if err := p.settleOldest(); err != nil {
 			return err
 		}
 	}
-	msg := &nats.Msg{Subject: p.subjects.OrderSubject(ev.Type), Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: p.subjects.KeyedOrderSubject(ev.Type, key), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
 	// No WithExpectStream: it travels as a Nats-Expected-Stream header,
 	// which is stored with the message and copied into its dead letter,
@@ -236,13 +247,17 @@ func (p *pipeline) publish(line int, ev *events.Event, data []byte) error {
 		p.syncPublish(line, ev.EventID, msg, err)
 		return p.ctx.Err()
 	}
-	p.inflight = append(p.inflight, pending{line: line, eventID: ev.EventID, fut: fut})
+	p.inflight = append(p.inflight, pending{line: line, eventID: ev.EventID, token: token, fut: fut})
+	p.keyed[token]++
 	return nil
 }
 
 func (p *pipeline) settleOldest() error {
 	pd := p.inflight[0]
 	p.inflight = p.inflight[1:]
+	if p.keyed[pd.token]--; p.keyed[pd.token] <= 0 {
+		delete(p.keyed, pd.token)
+	}
 	timer := time.NewTimer(ackTimeout)
 	defer timer.Stop()
 	select {

@@ -116,7 +116,7 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	cons, err := o.js.CreateConsumer(ctx, name, jetstream.ConsumerConfig{
 		Name:              "promo-replay-" + randomSuffix(),
 		Description:       "promoengine replay " + opts.Range.String(),
-		FilterSubject:     o.subjects.OrdersAll(),
+		FilterSubject:     o.subjects.OrdersPartitioned(), // what the order workers process; the keyer's originals are copies
 		DeliverPolicy:     policy,
 		OptStartSeq:       startSeq,
 		OptStartTime:      startTime,
@@ -151,11 +151,25 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	catalogs.Start(wctx)
 	store := ledger.NewStore(o.subjects)
 	settler := consume.NewSettler(consume.NewDeadLetterer(o.js, o.subjects), opts.MaxDeliver)
-	orders := workers.NewOrders(ocfg, o.pool, &rangeConsumer{Consumer: cons, tr: tr}, store, catalogs, settler, o.subjects, m, log)
+	orders := workers.NewOrders(ocfg, o.pool, store, catalogs, settler, o.subjects, m, log)
 	orders.Start(wctx)
+	src := consume.NewSource(consName)
+	rc := &rangeConsumer{Consumer: cons, tr: tr}
+	puller := &consume.Puller{
+		Name:   consName,
+		Open:   func(context.Context) (jetstream.Consumer, error) { return rc, nil },
+		Opts:   []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(min(ocfg.MaxAckPending(), 256))},
+		Handle: func(msg jetstream.Msg) { orders.Handle(src, msg) },
+		Log:    log,
+	}
+	pullCtx, stopPulling := context.WithCancel(wctx)
+	pulled := make(chan struct{})
+	go func() { defer close(pulled); puller.Run(pullCtx) }()
 
 	prog.Stage("replaying", total)
 	err = o.waitRange(ctx, cons, tr, prog)
+	stopPulling()
+	<-pulled
 	orders.Stop()
 	stopWorkers()
 

@@ -63,7 +63,10 @@ func TestReplayOfProcessedRangeChangesNothing(t *testing.T) {
 	for name := range consumers.Name() {
 		names = append(names, name)
 	}
-	require.Equal(t, []string{"promo-orders"}, names, "the replay's ephemeral consumer is gone")
+	for _, name := range names {
+		require.NotContains(t, name, "replay", "the replay's ephemeral consumer is gone")
+	}
+	require.Len(t, names, 17, "the keyer and 16 partitions")
 }
 
 // Without an engine, a replay processes what was never processed, exactly
@@ -76,7 +79,7 @@ func TestReplayProcessesExactlyTheRange(t *testing.T) {
 	for _, id := range []string{"1", "2", "3", "4", "5", "6"} {
 		b.publish([]byte(paid(id, "c"+id, "drinks", "2", "5000")))
 	}
-	bad := b.publishRaw("pos.orders.paid", []byte(`{"event_id":"bad"}`)) // seq 7
+	bad := b.publishRaw("pos.orders.paid.anykey", []byte(`{"event_id":"bad"}`)) // seq 7
 
 	rep, err := b.op.Replay(b.ctx, ops.ReplayOptions{Range: ops.Range{FromSeq: 2, ToSeq: 4}, Lanes: 2, BatchSize: 2})
 	require.NoError(t, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/promoengine/promoengine/examples"
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/engine"
+	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/ops"
 	"github.com/promoengine/promoengine/internal/streams"
 	"github.com/promoengine/promoengine/internal/testdb"
@@ -94,7 +95,9 @@ func (b *bundle) startEngine(maxDeliver int, workers ...string) *engine.Engine {
 func (b *bundle) publish(body []byte) uint64 {
 	ev, err := events.Decode(body)
 	require.NoError(b.t, err)
-	msg := &nats.Msg{Subject: b.subjects.OrderSubject(ev.Type), Data: body, Header: nats.Header{}}
+	// Keyed, as the engine's own publishers do.
+	subject := b.subjects.KeyedOrderSubject(ev.Type, keying.NewResolver(b.pool, b.log).Key(b.ctx, ev))
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
 	ack, err := b.js.PublishMsg(b.ctx, msg)
 	require.NoError(b.t, err)
@@ -129,22 +132,7 @@ func (b *bundle) eventually(what string, cond func() bool) {
 func (b *bundle) settled() {
 	b.t.Helper()
 	b.eventually("the pipeline to settle", func() bool {
-		info, err := b.js.Consumer(b.ctx, b.subjects.StreamOrders(), streams.OrdersConsumer)
-		if err != nil {
-			return false
-		}
-		ci, err := info.Info(b.ctx)
-		if err != nil || ci.NumPending > 0 || ci.NumAckPending > 0 {
-			return false
-		}
-		// The consumer's counts follow a publish asynchronously: also
-		// wait until everything stored was acknowledged.
-		stream, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
-		if err != nil {
-			return false
-		}
-		si, err := stream.Info(b.ctx)
-		if err != nil || ci.AckFloor.Stream < si.State.LastSeq {
+		if ok, err := testnats.ConsumersSettled(b.ctx, b.js, b.subjects.StreamOrders()); err != nil || !ok {
 			return false
 		}
 		n, _, err := ledger.OutboxBacklog(b.ctx, b.pool)

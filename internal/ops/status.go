@@ -3,6 +3,7 @@ package ops
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,13 +12,17 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/workers"
 )
 
 // StatusReport is the state of the pipeline at one moment.
 type StatusReport struct {
-	Streams     []StreamStatus `json:"streams"`
-	Outbox      *OutboxStatus  `json:"outbox"`
-	DeadLetters []CodeCount    `json:"dead_letters"`
+	Streams []StreamStatus `json:"streams"`
+	// Nodes are the engine processes alive, with the order consumers each
+	// pulls (docs/DEPLOY.md).
+	Nodes       []NodeStatus  `json:"nodes"`
+	Outbox      *OutboxStatus `json:"outbox"`
+	DeadLetters []CodeCount   `json:"dead_letters"`
 	// Problems lists what could not be read (a missing stream, an
 	// unreachable database); the rest of the report is still filled.
 	Problems []string `json:"problems,omitempty"`
@@ -49,6 +54,12 @@ type ConsumerStatus struct {
 	LastActive  *time.Time `json:"last_active,omitempty"`
 }
 
+// NodeStatus is one live engine process.
+type NodeStatus struct {
+	ID string `json:"id"`
+	workers.NodeInfo
+}
+
 // OutboxStatus is the backlog of results committed but not yet published.
 type OutboxStatus struct {
 	Backlog       int64   `json:"backlog"`
@@ -69,6 +80,11 @@ func (o *Operator) Status(ctx context.Context) (*StatusReport, error) {
 		}
 		rep.Streams = append(rep.Streams, st)
 	}
+	nodes, err := o.nodes(ctx)
+	if err != nil {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	rep.Nodes = nodes
 	if o.pool != nil {
 		n, oldest, err := ledger.OutboxBacklog(ctx, o.pool)
 		if err != nil {
@@ -90,6 +106,37 @@ func (o *Operator) Status(ctx context.Context) (*StatusReport, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// nodes reads the membership bucket; no bucket means no engine ran the
+// order workers yet.
+func (o *Operator) nodes(ctx context.Context) ([]NodeStatus, error) {
+	out := []NodeStatus{}
+	kv, err := o.js.KeyValue(ctx, workers.MembersBucket(o.subjects))
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("nodes: %w", err)
+	}
+	keys, err := kv.Keys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("nodes: %w", err)
+	}
+	for _, k := range keys {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue // expired between the listing and now
+		}
+		n := NodeStatus{ID: k}
+		_ = json.Unmarshal(e.Value(), &n.NodeInfo)
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b NodeStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 func (o *Operator) streamStatus(ctx context.Context, name string) (StreamStatus, error) {

@@ -31,10 +31,14 @@ func TestStatus(t *testing.T) {
 	require.Equal(t, uint64(1), orders.FirstSeq)
 	require.Equal(t, uint64(3), orders.LastSeq)
 	require.NotNil(t, orders.LastTime)
-	require.Len(t, orders.Consumers, 1)
-	require.Equal(t, "promo-orders", orders.Consumers[0].Name)
-	require.Zero(t, orders.Consumers[0].Pending)
-	require.Zero(t, orders.Consumers[0].AckPending)
+	require.Len(t, orders.Consumers, 17, "the keyer and 16 partitions")
+	require.Equal(t, "promo-keyer", orders.Consumers[0].Name)
+	for _, c := range orders.Consumers {
+		require.Zero(t, c.Pending, c.Name)
+		require.Zero(t, c.AckPending, c.Name)
+	}
+	require.Len(t, rep.Nodes, 1, "the engine that ran")
+	require.Len(t, rep.Nodes[0].Owned, 17)
 	require.Equal(t, uint64(2), rep.Streams[1].Messages, "two results")
 	require.Equal(t, "PROMO_DLQ", rep.Streams[2].Name)
 	require.NotNil(t, rep.Outbox)

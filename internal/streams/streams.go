@@ -5,6 +5,7 @@ package streams
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
-// Options tune retention and delivery.
+// Options tune retention, replication and partitioning.
 type Options struct {
 	// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id. At least
 	// two minutes (SPEC), so a retried publish is recognised.
@@ -22,9 +23,17 @@ type Options struct {
 	OrdersMaxAge time.Duration
 	// ResultsMaxAge keeps result events this long.
 	ResultsMaxAge time.Duration
-	// Replicas for clustered NATS (1 on a single server).
+	// Replicas of every stream (PROMO_STREAM_REPLICAS): 1 on a single
+	// server, 3 on a three-server cluster so that losing one loses nothing.
 	Replicas int
+	// Partitions is how many partitions POS_ORDERS spreads keyed events
+	// over (PROMO_PARTITIONS). Chosen once: see CheckPartitions.
+	Partitions int
 }
+
+// DefaultPartitions is PROMO_PARTITIONS' default: enough for a few nodes
+// to share, few enough that an idle engine's pulls cost nothing.
+const DefaultPartitions = 16
 
 // DefaultOptions are what `run` and `dev` use.
 func DefaultOptions() Options {
@@ -33,15 +42,24 @@ func DefaultOptions() Options {
 		OrdersMaxAge:    90 * 24 * time.Hour,
 		ResultsMaxAge:   30 * 24 * time.Hour,
 		Replicas:        1,
+		Partitions:      DefaultPartitions,
 	}
 }
+
+// ErrPartitionsChanged is returned by Ensure when POS_ORDERS already
+// partitions into another number of partitions than asked.
+var ErrPartitionsChanged = errors.New("streams: POS_ORDERS is partitioned differently")
 
 // Ensure creates or updates POS_ORDERS, PROMO_RESULTS and PROMO_DLQ.
 //
 //   - POS_ORDERS keeps every order event (limits retention, file storage) for
-//     OrdersMaxAge so `replay` can reprocess history; it takes pos.orders.*
-//     rather than the three names, so an event published to a misspelt
-//     subject is stored and dead-lettered by the worker instead of vanishing.
+//     OrdersMaxAge so `replay` can reprocess history. It takes the bare SPEC
+//     subjects (pos.orders.<kind>, read by the keyer) and keyed ones
+//     (pos.orders.<kind>.<token>), which it rewrites on arrival to
+//     pos.orders.<kind>.<partition>.<token> with NATS's partition()
+//     function, so each partition's consumer sees its keys' events in stream
+//     order. Any kind is taken, so an event published to a misspelt subject
+//     is stored and dead-lettered instead of vanishing.
 //   - PROMO_RESULTS keeps results for subscribers, de-duplicated by the
 //     result's event_id.
 //   - PROMO_DLQ never ages out: a dead letter leaves only by redrive or purge.
@@ -52,18 +70,26 @@ func Ensure(ctx context.Context, js jetstream.JetStream, s events.Subjects, o Op
 	if o.Replicas < 1 {
 		o.Replicas = 1
 	}
+	if o.Partitions < 1 {
+		o.Partitions = DefaultPartitions
+	}
+	if err := CheckPartitions(ctx, js, s, o.Partitions); err != nil {
+		return err
+	}
+	src, dest := s.PartitionTransform(o.Partitions)
 	cfgs := []jetstream.StreamConfig{
 		{
-			Name:        s.StreamOrders(),
-			Description: "Order events from Odoo and promoengine publish (SPEC §3)",
-			Subjects:    []string{s.OrdersAll()},
-			Storage:     jetstream.FileStorage,
-			Retention:   jetstream.LimitsPolicy,
-			Discard:     jetstream.DiscardOld,
-			MaxAge:      o.OrdersMaxAge,
-			MaxMsgSize:  events.MaxEventBytes + 64*1024,
-			Duplicates:  o.DuplicateWindow,
-			Replicas:    o.Replicas,
+			Name:             s.StreamOrders(),
+			Description:      "Order events from Odoo and promoengine publish (SPEC §3)",
+			Subjects:         []string{s.OrdersUnkeyed(), s.OrdersKeyedIn()},
+			SubjectTransform: &jetstream.SubjectTransformConfig{Source: src, Destination: dest},
+			Storage:          jetstream.FileStorage,
+			Retention:        jetstream.LimitsPolicy,
+			Discard:          jetstream.DiscardOld,
+			MaxAge:           o.OrdersMaxAge,
+			MaxMsgSize:       events.MaxEventBytes + 64*1024,
+			Duplicates:       o.DuplicateWindow,
+			Replicas:         o.Replicas,
 		},
 		{
 			Name:        s.StreamResults(),
@@ -95,61 +121,25 @@ func Ensure(ctx context.Context, js jetstream.JetStream, s events.Subjects, o Op
 	return nil
 }
 
-// Durable consumer names.
-const (
-	OrdersConsumer = "promo-orders"
-	OdooConsumer   = "promo-odoo"
-)
-
-// OrdersConsumerConfig is the durable pull consumer of the order workers.
-//
-//   - Explicit acks, sent only after the event's transaction committed.
-//   - AckWait 30 s: a batch takes milliseconds; 30 s leaves room for a slow
-//     database without redelivering work still in progress, and bounds how
-//     long the events of a killed worker wait before another takes them.
-//   - BackOff grows the redelivery delay of unacknowledged messages (a crashed
-//     or stuck worker) so a poison message cannot spin.
-//   - MaxDeliver: after that many deliveries the worker dead-letters the
-//     event itself (it checks the delivery count), so nothing is dropped by
-//     the server silently.
-//   - MaxAckPending bounds the events in flight across all processes:
-//     enough for every lane of a few processes to fill its batches.
-func OrdersConsumerConfig(s events.Subjects, maxDeliver, maxAckPending int) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
-		Durable:       OrdersConsumer,
-		Description:   "promoengine order workers",
-		FilterSubject: s.OrdersAll(),
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		BackOff:       RedeliveryBackoff(maxDeliver),
-		MaxDeliver:    maxDeliver + 1, // one spare so the worker, not the server, has the last word
-		MaxAckPending: maxAckPending,
-		MaxWaiting:    512,
+// CheckPartitions refuses a number of partitions other than the one
+// POS_ORDERS already uses. Changing it while events wait in the old
+// partitions would let a key's new events overtake its old ones; the
+// procedure is in docs/DEPLOY.md.
+func CheckPartitions(ctx context.Context, js jetstream.JetStream, s events.Subjects, n int) error {
+	st, err := js.Stream(ctx, s.StreamOrders())
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil
 	}
-}
-
-// RedeliveryBackoff is the schedule of redelivery delays, one per delivery
-// after the first: 30s, 1m, 2m, 5m then 10m. Its first entry doubles as the
-// ack wait.
-func RedeliveryBackoff(maxDeliver int) []time.Duration {
-	steps := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}
-	out := make([]time.Duration, 0, maxDeliver)
-	for i := 0; i < maxDeliver; i++ {
-		if i < len(steps) {
-			out = append(out, steps[i])
-		} else {
-			out = append(out, 10*time.Minute)
-		}
-	}
-	return out
-}
-
-// EnsureOrdersConsumer creates or updates the order workers' consumer.
-func EnsureOrdersConsumer(ctx context.Context, js jetstream.JetStream, s events.Subjects, maxDeliver, maxAckPending int) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, s.StreamOrders(), OrdersConsumerConfig(s, maxDeliver, maxAckPending))
 	if err != nil {
-		return nil, fmt.Errorf("streams: ensure consumer %s: %w", OrdersConsumer, err)
+		return fmt.Errorf("streams: look up %s: %w", s.StreamOrders(), err)
 	}
-	return c, nil
+	tr := st.CachedInfo().Config.SubjectTransform
+	if tr == nil {
+		return nil // an engine from before partitioning: see EnsureOrderConsumers
+	}
+	if _, want := s.PartitionTransform(n); tr.Destination != want {
+		return fmt.Errorf("%w: it uses the transform %q, PROMO_PARTITIONS=%d asks for %q (see docs/DEPLOY.md, \"Changing the number of partitions\")",
+			ErrPartitionsChanged, tr.Destination, n, want)
+	}
+	return nil
 }

@@ -102,3 +102,29 @@ func ResultsByCausation(t testing.TB, js jetstream.JetStream, stream string) map
 	}
 	return out
 }
+
+// ConsumersSettled reports whether every consumer of stream has delivered
+// and seen acknowledged everything it should: nothing pending, nothing
+// awaiting an ack, and the stream's last message delivered to one of them
+// (each message of POS_ORDERS belongs to exactly one order consumer, and
+// consumer counts follow a publish asynchronously).
+func ConsumersSettled(ctx context.Context, js jetstream.JetStream, stream string) (bool, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false, err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return false, err
+	}
+	lister := s.ListConsumers(ctx)
+	settled, lastDelivered := true, info.State.Msgs == 0
+	for ci := range lister.Info() { // read to the end: the lister's goroutine ends then
+		settled = settled && ci.NumPending == 0 && ci.NumAckPending == 0
+		lastDelivered = lastDelivered || ci.Delivered.Stream >= info.State.LastSeq
+	}
+	if err := lister.Err(); err != nil {
+		return false, err
+	}
+	return settled && lastDelivered, nil
+}

@@ -27,9 +27,6 @@ func (s Subjects) OrdersPaid() string      { return s.prefix + "pos.orders.paid"
 func (s Subjects) OrdersReturned() string  { return s.prefix + "pos.orders.returned" }
 func (s Subjects) OrdersCancelled() string { return s.prefix + "pos.orders.cancelled" }
 
-// OrdersAll matches every input order subject.
-func (s Subjects) OrdersAll() string { return s.prefix + "pos.orders.*" }
-
 // OrderSubject returns the subject an input event of type t is published to:
 // pos.orders.<last word of the type>.
 func (s Subjects) OrderSubject(t string) string {
@@ -62,8 +59,14 @@ func (s Subjects) ResultSubject(t string) string {
 }
 
 // DLQ returns the dead-letter subject for a message that failed on subject
-// original: promo.dlq.<original subject>. The prefix is not repeated.
+// original: promo.dlq.<original subject>. The prefix is not repeated. An
+// input order keeps only its SPEC subject (promo.dlq.pos.orders.paid
+// whatever its key and partition), so that one subject gathers the dead
+// letters of one kind; Promo-Original-Subject has the subject in full.
 func (s Subjects) DLQ(original string) string {
+	if kind, _, _, ok := s.OrderSubjectParts(original); ok {
+		original = s.prefix + "pos.orders." + kind
+	}
 	return s.prefix + "promo.dlq." + strings.TrimPrefix(original, s.prefix)
 }
 
@@ -102,4 +105,6 @@ const (
 	DLQDuplicateOrder       = "duplicate_order"
 	DLQOdooRejected         = "odoo_rejected"
 	DLQProcessingFailed     = "processing_failed"
+	// DLQResultTooLarge: the event's result would not fit in a NATS message.
+	DLQResultTooLarge = "result_too_large"
 )

@@ -31,6 +31,10 @@ var (
 	// ErrConflict: Postgres aborted the transaction to break a deadlock or a
 	// serialisation conflict. Nothing was committed; retry the transaction.
 	ErrConflict = errors.New("ledger: transaction conflict, retry")
+
+	// ErrResultTooLarge refuses an event whose result is too big to publish
+	// (MaxResultBytes).
+	ErrResultTooLarge = errors.New("ledger: result too large")
 	// ErrReconcile: a customer's lots and journal disagree.
 	ErrReconcile = errors.New("ledger: reconciliation failed")
 )

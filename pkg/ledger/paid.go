@@ -272,8 +272,17 @@ func marshalResult(res *events.OrderResult) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: marshal result of %s: %w", res.CausationID, err)
 	}
+	if len(doc) > MaxResultBytes {
+		return nil, fmt.Errorf("%w: the result of %s would be %d bytes, more than the %d a NATS message can carry",
+			ErrResultTooLarge, res.CausationID, len(doc), MaxResultBytes)
+	}
 	return doc, nil
 }
+
+// MaxResultBytes bounds a result event's JSON: NATS's default max_payload
+// (1 MiB) less room for headers. A bigger result could never be published
+// and would stop the outbox; the event is refused instead.
+const MaxResultBytes = 1<<20 - 16<<10
 
 // queueProcessedOrder stores the paid order with its result (doc), which
 // returns and cancellations are computed from.
