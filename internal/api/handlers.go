@@ -32,6 +32,9 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := authorizeStore(r.Context(), ev.CompanyID, ev.PosConfigID); err != nil {
+		return err
+	}
 	res, err := s.d.Store.Quote(r.Context(), s.d.Pool, s.d.Catalog(), *ev)
 	switch {
 	case errors.Is(err, ledger.ErrNoCatalog):
@@ -70,6 +73,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) error {
 		return violations(http.StatusBadRequest, CodeInvalidEvent, "invalid event", inv.Violations)
 	}
 	if err != nil {
+		return err
+	}
+	if err := authorizeStore(r.Context(), ev.CompanyID, ev.PosConfigID); err != nil {
 		return err
 	}
 	p, err := s.publish(r, ev, body)
