@@ -85,6 +85,11 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
+	secure, err := NATSSecurityOptions(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts = append(opts, secure...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
@@ -229,7 +234,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 	var srv *http.Server
 	if e.has(config.WorkerAPI) {
 		// The API answers /v1/*, /healthz and /readyz itself.
-		a, err := e.newAPI()
+		a, err := e.newAPI(ctx)
 		if err != nil {
 			return err
 		}
@@ -262,6 +267,9 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on PROMO_HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
 	}
+	if ln, err = e.listenTLS(ln); err != nil {
+		return err
+	}
 	e.httpLn = ln
 	e.http = srv
 	e.httpDone = make(chan struct{})
@@ -271,7 +279,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 			e.log.Error().Err(err).Msg("http server")
 		}
 	}()
-	e.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP listening")
+	e.log.Info().Str("addr", ln.Addr().String()).Bool("tls", e.cfg.TLSCertFile != "").Msg("HTTP listening")
 	return nil
 }
 
