@@ -129,12 +129,13 @@ func (s *Server) putCatalog(w http.ResponseWriter, r *http.Request) error {
 	cat, err := rules.Parse(body)
 	var ce *rules.CatalogError
 	if errors.As(err, &ce) {
+		s.auditRefusedCatalog(r, len(ce.Violations))
 		return violations(http.StatusUnprocessableEntity, CodeInvalidCatalog, "invalid catalog", ce.Violations)
 	}
 	if err != nil {
 		return err
 	}
-	version, err := ledger.ApplyCatalog(r.Context(), s.d.Pool, cat)
+	version, err := s.applyCatalog(r, cat)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/metrics"
@@ -164,6 +165,7 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Registry = prometheus.NewRegistry()
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)
+	e.Registry.MustRegister(audit.NewCollector(e.Pool))
 	e.Store = ledger.NewStore(e.Subjects)
 	e.Catalogs = workers.NewCatalogWatcher(e.Pool, e.Metrics, e.log)
 	e.Catalogs.Start(ctx)
