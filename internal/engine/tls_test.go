@@ -178,6 +178,7 @@ func TestTLSEverywhere(t *testing.T) {
 	get := func(roots *testtls.CA) (*http.Response, error) {
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			DisableKeepAlives: true,
+			ForceAttemptHTTP2: true,
 			TLSClientConfig:   &tls.Config{RootCAs: roots.Pool(), MinVersion: tls.VersionTLS12},
 		}}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+e.HTTPAddr()+"/readyz", nil)
@@ -189,6 +190,7 @@ func TestTLSEverywhere(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "api-1", resp.TLS.PeerCertificates[0].Subject.CommonName)
+	require.Equal(t, 2, resp.ProtoMajor, "HTTP/2 over TLS")
 	_, err = get(other)
 	require.Error(t, err, "a client that does not trust the CA refuses the server")
 	plain, err := http.Get("http://" + e.HTTPAddr() + "/healthz")
