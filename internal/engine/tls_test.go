@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
@@ -22,6 +23,7 @@ import (
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/engine"
 	"github.com/promoengine/promoengine/internal/pgcluster"
+	"github.com/promoengine/promoengine/internal/testdb"
 	"github.com/promoengine/promoengine/internal/testtls"
 )
 
@@ -209,4 +211,90 @@ func TestTLSEverywhere(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, "api-2", resp.TLS.PeerCertificates[0].Subject.CommonName, "the renewed certificate is served without a restart")
+}
+
+// TestNATSCredentialsFileOverTLS connects the engine to a NATS server in
+// operator mode (decentralised JWT auth) with PROMO_NATS_CREDS over TLS,
+// and uses JetStream through it.
+func TestNATSCredentialsFileOverTLS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	ca := testtls.NewCA(t, "promoengine test CA")
+	certFile, keyFile := ca.WritePair(t, dir, "nats-server", "nats", "127.0.0.1")
+	tlsConf, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certFile, KeyFile: keyFile})
+	require.NoError(t, err)
+
+	operator, err := nkeys.CreateOperator()
+	require.NoError(t, err)
+	operatorPub, err := operator.PublicKey()
+	require.NoError(t, err)
+	account, err := nkeys.CreateAccount()
+	require.NoError(t, err)
+	accountPub, err := account.PublicKey()
+	require.NoError(t, err)
+	ac := jwt.NewAccountClaims(accountPub)
+	ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+	accountJWT, err := ac.Encode(operator)
+	require.NoError(t, err)
+	user, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	userPub, err := user.PublicKey()
+	require.NoError(t, err)
+	userJWT, err := jwt.NewUserClaims(userPub).Encode(account)
+	require.NoError(t, err)
+	seed, err := user.Seed()
+	require.NoError(t, err)
+	creds, err := jwt.FormatUserConfig(userJWT, seed)
+	require.NoError(t, err)
+	credsFile := filepath.Join(dir, "engine.creds")
+	require.NoError(t, os.WriteFile(credsFile, creds, 0o600))
+
+	// Operator mode needs a system account.
+	system, err := nkeys.CreateAccount()
+	require.NoError(t, err)
+	systemPub, err := system.PublicKey()
+	require.NoError(t, err)
+	systemJWT, err := jwt.NewAccountClaims(systemPub).Encode(operator)
+	require.NoError(t, err)
+	resolver := &server.MemAccResolver{}
+	require.NoError(t, resolver.Store(accountPub, accountJWT))
+	require.NoError(t, resolver.Store(systemPub, systemJWT))
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, StoreDir: filepath.Join(dir, "js"),
+		TLS: true, TLSConfig: tlsConf, TLSTimeout: 5,
+		TrustedOperators: []*jwt.OperatorClaims{jwt.NewOperatorClaims(operatorPub)},
+		AccountResolver:  resolver,
+		SystemAccount:    systemPub,
+	})
+	require.NoError(t, err)
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	require.True(t, srv.ReadyForConnections(10*time.Second))
+
+	base, err := config.Load()
+	require.NoError(t, err)
+	cfg := *base
+	cfg.NATSURL = fmt.Sprintf("tls://127.0.0.1:%d", srv.Addr().(*net.TCPAddr).Port)
+	cfg.NATSCAFile, cfg.NATSCreds = ca.WriteCA(t, dir), credsFile
+	cfg.DatabaseURL = testdb.NewDatabase(t)
+	require.NoError(t, cfg.Validate())
+
+	nc, js, pool, err := engine.Connect(ctx, &cfg, zerolog.Nop())
+	require.NoError(t, err)
+	defer pool.Close()
+	defer nc.Close()
+	info, err := js.AccountInfo(ctx)
+	require.NoError(t, err, "JetStream through the account of the credentials")
+	require.NotNil(t, info)
+
+	cfg.NATSCreds = ""
+	_, _, _, err = engine.Connect(ctx, &cfg, zerolog.Nop())
+	require.Error(t, err, "no credentials, no connection")
+	t.Logf("refused without credentials: %v", err)
 }
