@@ -162,7 +162,9 @@ func (k *keySet) refresh(ctx context.Context, seen uint64, wait bool) error {
 	k.tried = now
 	k.mu.Unlock()
 
-	keys, err := k.fetch(ctx)
+	// The fetch outlives a caller that hangs up (the client's timeout bounds
+	// it): it counts against the interval either way.
+	keys, err := k.fetch(context.WithoutCancel(ctx))
 	if err != nil {
 		k.log.Warn().Err(err).Str("jwks_uri", k.url).Msg("fetching the OpenID Connect issuer's keys failed")
 		return fmt.Errorf("%w: %w", ErrIssuerUnavailable, err)
