@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/identity"
@@ -34,9 +35,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, route, nee
 	case errors.Is(err, identity.ErrNoCredentials):
 		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "a valid API key or token is required: Authorization: Bearer <key>"))
 		return r, false
+	case errors.Is(err, identity.ErrIssuerUnavailable):
+		// The details (the issuer's answer) are logged by identity, not
+		// handed to the caller.
+		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "the token cannot be verified now: the identity provider does not answer"))
+		return r, false
 	case err != nil:
 		s.log.Debug().Err(err).Str("route", route).Str("remote_addr", r.RemoteAddr).Msg("authentication refused")
-		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "%v", err))
+		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "%s", shorten(err.Error(), maxAuthMessage)))
 		return r, false
 	case p.Role == "":
 		writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "this token carries no promoengine role (%s or %s); %s needs role %s",
@@ -65,6 +71,20 @@ func authorizeStore(ctx context.Context, companyID, posConfigID events.ID) error
 	return apiErr(http.StatusForbidden, CodeForbiddenStore,
 		"this credential may act only for the stores %s; the order names company_id %q, pos_config_id %q (a missing one is outside)",
 		p.Scope, companyID, posConfigID)
+}
+
+// maxAuthMessage bounds the reason given for a 401: it may quote claims of
+// the token, which the caller chose.
+const maxAuthMessage = 300
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // presentedKey is the bearer of the request, or, where allowed, its

@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,6 +86,7 @@ func TestAPIAcceptsOpenIDConnectTokens(t *testing.T) {
 		"impostor kid":     testoidc.Sign(t, testoidc.NewKey(t, jose.ES256, "ec-1"), claims(func(map[string]any) {})),
 		"malformed scope":  iss.Token(t, claims(func(c map[string]any) { c["company_ids"] = true })),
 		"not even a token": "eyJhbGciOiJSUzI1NiJ9.e30.c2ln",
+		"a long audience":  iss.Token(t, claims(func(c map[string]any) { c["aud"] = strings.Repeat("x", 8000) })),
 	}
 	for name, tok := range bad {
 		for _, rt := range apiRoutes {
@@ -93,8 +95,16 @@ func TestAPIAcceptsOpenIDConnectTokens(t *testing.T) {
 			code, _ := r.errorBody(t)
 			require.Equal(t, api.CodeUnauthorized, code)
 			require.Equal(t, `Bearer realm="promoengine"`, r.header.Get("WWW-Authenticate"))
+			require.Less(t, len(r.body), 600, "the reason is bounded")
 		}
 	}
+
+	// The issuer's keys unreachable: a token with a new kid cannot be
+	// verified (401, without the issuer's answer); API keys work.
+	iss.SetKeysDown(true)
+	r := b.do("POST", "/v1/events", testoidc.Sign(t, testoidc.NewKey(t, jose.RS256, "rotated"), iss.Claims(now, "till-17", "promo.pos")), []byte(`{}`))
+	require.Equal(t, http.StatusUnauthorized, r.status)
+	require.Equal(t, http.StatusBadRequest, b.do("POST", "/v1/events", posKey, []byte(`{}`)).status)
 	// The webhook takes a token as ?token= too.
 	require.Equal(t, http.StatusServiceUnavailable, b.do("POST", "/v1/odoo/webhook?token="+pos, "", []byte(`{}`)).status,
 		"authenticated by token; no Odoo configured")
