@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
 )
@@ -51,11 +53,16 @@ func runCatalog(ctx context.Context, c *cli, args []string) error {
 			return err
 		}
 		defer pool.Close()
-		version, err := ledger.ApplyCatalog(ctx, pool, cat)
+		a := newCLIAudit(c, pool)
+		version, change, id, err := audit.ApplyCatalog(ctx, pool, cat, a.entry())
 		if err != nil {
 			return err
 		}
+		e := a.entry()
+		e.Action, e.Target = audit.ActionCatalogApply, fmt.Sprintf("catalog version %d", version)
+		audit.Log(c.log, id, e, change)
 		fmt.Fprintf(c.stdout, "catalog version %d applied (%d programs); running workers switch to it within seconds\n", version, len(cat.Programs))
+		printCatalogChange(c, change)
 		return nil
 	case "show":
 		fs := newFlags(c, "catalog show", catalogUsage, catalogExamples)
@@ -127,4 +134,24 @@ func readCatalogFile(c *cli, file string) (*rules.Catalog, error) {
 		return nil, fmt.Errorf("catalog %s refused; nothing was applied", file)
 	}
 	return cat, err
+}
+
+// printCatalogChange says what changed against the version before.
+func printCatalogChange(c *cli, ch audit.CatalogChange) {
+	if ch.PreviousVersion == 0 {
+		return
+	}
+	var parts []string
+	for _, p := range []struct {
+		what string
+		ids  []string
+	}{{"added", ch.Added}, {"removed", ch.Removed}, {"changed", ch.Changed}, {"settings changed", ch.Settings}} {
+		if len(p.ids) > 0 {
+			parts = append(parts, p.what+": "+strings.Join(p.ids, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"no change"}
+	}
+	fmt.Fprintf(c.stdout, "against version %d: %s\n", ch.PreviousVersion, strings.Join(parts, "; "))
 }

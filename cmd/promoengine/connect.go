@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/engine"
 	"github.com/promoengine/promoengine/migrations"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -67,6 +68,11 @@ func openNATS(c *cli) (*nats.Conn, jetstream.JetStream, *config.Config, events.S
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
+	secure, err := engine.NATSSecurityOptions(cfg)
+	if err != nil {
+		return nil, nil, nil, events.Subjects{}, err
+	}
+	opts = append(opts, secure...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
 		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)

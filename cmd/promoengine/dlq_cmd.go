@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/internal/ops"
 )
 
@@ -97,6 +98,16 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 	}
 	defer nc.Close()
 	op := ops.New(js, nil, subjects, c.log)
+	var trail *cliAudit
+	if sub == "redrive" || sub == "purge" {
+		// The audit trail is opened first: without it, nothing is changed.
+		pool, err := openMigratedPool(ctx, c)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		trail = newCLIAudit(c, pool)
+	}
 	switch sub {
 	case "list":
 		return dlqList(ctx, c, op, *code, *asJSON)
@@ -104,22 +115,25 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 		return dlqShow(ctx, c, op, ids[0], *asJSON)
 	case "redrive":
 		if *all {
-			return dlqRedriveAll(ctx, c, op, *code)
+			return dlqRedriveAll(ctx, c, op, trail, *code)
 		}
 		return dlqEach(c, ids, func(id uint64) error {
 			r, err := op.RedriveDeadLetter(ctx, id)
 			if r != nil {
 				printRedriven(c, r)
 			}
-			return err
+			return errors.Join(err, trail.record(ctx, audit.ActionDLQRedrive, fmt.Sprintf("dead letter %d", id), redriveDetails(r), err))
 		})
 	default:
 		return dlqEach(c, ids, func(id uint64) error {
 			d, err := op.PurgeDeadLetter(ctx, id)
+			details := map[string]any{}
 			if err == nil {
 				fmt.Fprintf(c.stdout, "purged %d (%s, %s)\n", d.ID, d.Code, d.OriginalSubject)
+				details = map[string]any{"code": d.Code, "original_subject": d.OriginalSubject, "original_stream": d.OriginalStream,
+					"original_seq": d.OriginalSeq, "message": truncate(oneLine(d.Message), 200)}
 			}
-			return err
+			return errors.Join(err, trail.record(ctx, audit.ActionDLQPurge, fmt.Sprintf("dead letter %d", id), details, err))
 		})
 	}
 }
@@ -263,10 +277,19 @@ func dlqShow(ctx context.Context, c *cli, op *ops.Operator, id uint64, asJSON bo
 	return nil
 }
 
-func dlqRedriveAll(ctx context.Context, c *cli, op *ops.Operator, code string) error {
+func dlqRedriveAll(ctx context.Context, c *cli, op *ops.Operator, trail *cliAudit, code string) error {
 	bar := progressBar(c, false)
+	var unrecorded int
 	rep, err := op.RedriveDeadLetters(ctx, ops.DeadLetterFilter{Code: code}, bar, func(r *ops.Redriven, err error) {
 		bar.clear()
+		target := "dead letters (redrive --all)"
+		if r != nil {
+			target = fmt.Sprintf("dead letter %d", r.ID)
+		}
+		if rerr := trail.record(ctx, audit.ActionDLQRedrive, target, redriveDetails(r), err); rerr != nil {
+			unrecorded++
+			fmt.Fprintln(c.stderr, "promoengine:", rerr)
+		}
 		if err != nil {
 			fmt.Fprintln(c.stderr, "promoengine:", err)
 			return
@@ -281,7 +304,18 @@ func dlqRedriveAll(ctx context.Context, c *cli, op *ops.Operator, code string) e
 	if len(rep.Failed) > 0 {
 		return errors.New("dlq redrive --all: some dead letters were not redriven (see above); they are kept")
 	}
+	if unrecorded > 0 {
+		return fmt.Errorf("dlq redrive --all: %d redrives are not in the audit trail (see above)", unrecorded)
+	}
 	return nil
+}
+
+// redriveDetails are the audit details of a redrive.
+func redriveDetails(r *ops.Redriven) map[string]any {
+	if r == nil {
+		return map[string]any{}
+	}
+	return map[string]any{"code": r.Code, "subject": r.Subject, "stream": r.Stream, "seq": r.Seq, "msg_id": r.MsgID, "duplicate": r.Duplicate}
 }
 
 func printRedriven(c *cli, r *ops.Redriven) {

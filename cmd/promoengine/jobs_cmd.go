@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -41,6 +43,13 @@ Running it twice with the same --as-of changes nothing and publishes nothing new
 	}
 	defer ls.Close()
 	report, err := ls.store.RunJobs(ctx, ls.pool, ls.catalog, asOf)
+	details := map[string]any{"as_of": events.FormatTime(asOf), "catalog_version": ls.catalog.Version}
+	if err == nil {
+		details["report"] = report
+	}
+	if aerr := newCLIAudit(c, ls.pool).record(ctx, audit.ActionJobsRun, "as of "+events.FormatTime(asOf), details, err); aerr != nil {
+		return errors.Join(err, aerr)
+	}
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func commands() []command {
 		{"customer", "show a customer's points, lots, levels and history", runCustomer},
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
+		{"audit", "list the audit trail of admin actions", runAudit},
 	}
 }
 
@@ -167,6 +168,15 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)
   PROMO_LOG_FORMAT        json|console (default json; console on a terminal)
   PROMO_PPROF             true: Go's profiler under /debug/pprof/ (default false)
+  PROMO_OIDC_ISSUER       OpenID Connect issuer whose tokens are accepted beside the API keys
+  PROMO_OIDC_AUDIENCE     audience the tokens must carry (required with the issuer)
+  PROMO_OIDC_ROLES_CLAIM  claim holding promo.pos / promo.admin (default roles)
+  PROMO_TLS_CERT_FILE, PROMO_TLS_KEY_FILE  serve HTTPS (reloaded when the files change)
+  PROMO_NATS_CA_FILE      CA of the NATS server's certificate
+  PROMO_NATS_CERT_FILE, PROMO_NATS_KEY_FILE  client certificate for NATS
+  PROMO_NATS_NKEY_FILE    NKey seed file for NATS
+  API keys may be scoped to stores: "key:pos@company=1;pos_config=3|4".
+  PostgreSQL TLS: sslmode=verify-full&sslrootcert=/path/ca.pem in PROMO_DATABASE_URL.
 
 When PROMO_DATABASE_URL and PROMO_NATS_URL are unset and a ` + "`promoengine dev`" + `
 is running in this directory, commands use its embedded servers (.data/dev.env).

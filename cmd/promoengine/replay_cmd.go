@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/internal/ops"
 )
 
@@ -87,6 +88,20 @@ func runReplay(ctx context.Context, c *cli, args []string) error {
 	op := ops.New(js, pool, subjects, quietLog(c.log))
 	rep, err := op.Replay(ctx, ops.ReplayOptions{Range: r, Lanes: cfg.Lanes, InFlight: cfg.Transactions, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, Progress: bar})
 	bar.Done()
+	details := map[string]any{"range": r.String()}
+	target := subjects.StreamOrders() + " " + r.String()
+	if rep != nil {
+		details["report"] = rep
+		if rep.FirstSeq > 0 {
+			target = fmt.Sprintf("%s seq %d–%d", rep.Stream, rep.FirstSeq, rep.LastSeq)
+		}
+	}
+	if aerr := newCLIAudit(c, pool).record(ctx, audit.ActionReplay, target, details, err); aerr != nil {
+		defer fmt.Fprintln(c.stderr, "promoengine:", aerr)
+		if err == nil {
+			err = aerr
+		}
+	}
 	if rep != nil {
 		if *asJSON {
 			if jerr := writeJSON(c, rep); jerr != nil && err == nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/promoengine/promoengine/internal/api"
 	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/identity"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
 	"github.com/promoengine/promoengine/internal/streams"
@@ -77,8 +78,10 @@ type apiBundle struct {
 }
 
 type apiOptions struct {
-	db   bool // a migrated database (quote, customers, catalog)
-	odoo bool // a fake Odoo (webhook)
+	db   bool           // a migrated database (quote, customers, catalog)
+	odoo bool           // a fake Odoo (webhook)
+	keys config.APIKeys // more keys beside posKey and adminKey
+	oidc *identity.OIDC // OpenID Connect tokens
 }
 
 func setupAPI(t *testing.T, o apiOptions) *apiBundle {
@@ -92,7 +95,8 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
 	log := zerolog.New(b.logs).Level(zerolog.TraceLevel)
 	d := api.Deps{
-		Keys:     config.APIKeys{{Key: posKey, Role: config.RolePOS}, {Key: adminKey, Role: config.RoleAdmin}},
+		Keys:     append(config.APIKeys{{Key: posKey, Role: config.RolePOS}, {Key: adminKey, Role: config.RoleAdmin}}, o.keys...),
+		OIDC:     o.oidc,
 		JS:       b.js,
 		Subjects: b.subjects,
 		Store:    b.store,

@@ -13,15 +13,21 @@
 //
 // /metrics is mounted by the engine next to this handler, not here.
 //
-// Authentication is a bearer key (Authorization: Bearer <key>) from
-// PROMO_API_KEYS, each with a role. Keys are compared in constant time: the
-// presented key and every configured key are hashed with SHA-256, so that
-// the comparison always runs over 32 bytes whatever the lengths, and every
-// configured key is compared, so that the time taken says nothing about
-// which key nearly matched. Odoo's webhook action cannot send headers, so
-// the webhook route alone also accepts the key as ?token=<key>; it is the
-// same key, checked the same way and role-checked (the query string is never
-// logged). 401 means no valid key, 403 a valid key of the wrong role.
+// Authentication is a bearer (Authorization: Bearer <key>): a key from
+// PROMO_API_KEYS, or an OpenID Connect token when PROMO_OIDC_ISSUER is set;
+// internal/identity checks both (keys in constant time over every key,
+// tokens per SPEC §8) and gives a Principal, which the route wrapper puts in
+// the request context (auth.go). Odoo's webhook action cannot send headers,
+// so the webhook route alone also accepts the bearer as ?token=<key>; it is
+// checked the same way (the query string is never logged). 401 means no
+// valid key or token, 403 `forbidden` a valid one without the role.
+//
+// Store scope (SPEC §8): a key or token limited to stores may quote,
+// publish and call the webhook only for orders of those stores;
+// authorizeStore is the one check, made on the quote body, the published
+// event, and the events the webhook built from Odoo's read-back before
+// any is published (403 `forbidden_store`). PUT /v1/catalog is recorded in
+// the audit trail (internal/audit) in the transaction that applies it.
 //
 // Every error is JSON: {"error": {"code", "message", "details"}}, where
 // details, for a validation error, lists every violation as {pointer,

@@ -32,6 +32,9 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := authorizeStore(r.Context(), ev.CompanyID, ev.PosConfigID); err != nil {
+		return err
+	}
 	res, err := s.d.Store.Quote(r.Context(), s.d.Pool, s.d.Catalog(), *ev)
 	switch {
 	case errors.Is(err, ledger.ErrNoCatalog):
@@ -70,6 +73,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) error {
 		return violations(http.StatusBadRequest, CodeInvalidEvent, "invalid event", inv.Violations)
 	}
 	if err != nil {
+		return err
+	}
+	if err := authorizeStore(r.Context(), ev.CompanyID, ev.PosConfigID); err != nil {
 		return err
 	}
 	p, err := s.publish(r, ev, body)
@@ -123,12 +129,13 @@ func (s *Server) putCatalog(w http.ResponseWriter, r *http.Request) error {
 	cat, err := rules.Parse(body)
 	var ce *rules.CatalogError
 	if errors.As(err, &ce) {
+		s.auditRefusedCatalog(r, len(ce.Violations))
 		return violations(http.StatusUnprocessableEntity, CodeInvalidCatalog, "invalid catalog", ce.Violations)
 	}
 	if err != nil {
 		return err
 	}
-	version, err := ledger.ApplyCatalog(r.Context(), s.d.Pool, cat)
+	version, err := s.applyCatalog(r, cat)
 	if err != nil {
 		return err
 	}

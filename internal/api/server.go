@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/identity"
 	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
@@ -25,6 +26,7 @@ import (
 // Deps is what the API works with.
 type Deps struct {
 	Keys     config.APIKeys
+	OIDC     *identity.OIDC // tokens beside the keys; nil: keys only
 	Pool     *pgxpool.Pool
 	JS       jetstream.JetStream
 	Subjects events.Subjects
@@ -46,7 +48,7 @@ type Deps struct {
 // Server serves the API.
 type Server struct {
 	d       Deps
-	keys    keyring
+	auth    *identity.Authenticator
 	routing *keying.Resolver // keys the input events published
 	log     zerolog.Logger
 	handler http.Handler
@@ -60,7 +62,7 @@ func New(d Deps) *Server {
 	if d.Catalog == nil {
 		d.Catalog = func() *rules.Catalog { return nil }
 	}
-	s := &Server{d: d, keys: newKeyring(d.Keys), log: d.Log.With().Str("component", "api").Logger()}
+	s := &Server{d: d, auth: newAuthenticator(d.Keys, d.OIDC), log: d.Log.With().Str("component", "api").Logger()}
 	var db ledger.DB
 	if d.Pool != nil {
 		db = d.Pool
@@ -180,13 +182,8 @@ func (s *Server) wrap(route, need string, queryToken bool, h handlerFunc) http.H
 				Int("status", w.status).Dur("took", time.Since(start)).Msg("http request")
 		}()
 		if need != public {
-			role, ok := s.keys.role(presentedKey(r, queryToken))
-			switch {
-			case !ok:
-				writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "a valid API key is required: Authorization: Bearer <key>"))
-				return
-			case !allows(role, need):
-				writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "this key has role %s; %s needs role %s", role, route, need))
+			var ok bool
+			if r, ok = s.authenticate(w, r, route, need, queryToken); !ok {
 				return
 			}
 		}

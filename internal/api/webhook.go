@@ -118,6 +118,13 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 	case len(o.Events) == 0:
 		ans.Status, ans.Reason = "ignored", "no line of the order is goods sold or given back"
 	default:
+		for _, e := range o.Events {
+			if err := authorizeStore(ctx, e.Event.CompanyID, e.Event.PosConfigID); err != nil {
+				s.log.Warn().Int64("order_id", orderID).Str("company_id", string(e.Event.CompanyID)).
+					Str("pos_config_id", string(e.Event.PosConfigID)).Msg("webhook for an order outside the credential's stores")
+				return err
+			}
+		}
 		ans.Status, ans.Duplicate = "published", true
 		for _, e := range o.Events {
 			pub, err := s.publish(r.WithContext(ctx), e.Event, e.Data)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/promoengine/promoengine/internal/identity"
 )
 
 // Prefix of every variable.
@@ -35,8 +37,8 @@ var AllWorkers = []string{WorkerOrders, WorkerOutbox, WorkerOdoo, WorkerJobs, Wo
 
 // Roles of API keys.
 const (
-	RolePOS   = "pos"
-	RoleAdmin = "admin"
+	RolePOS   = identity.RolePOS
+	RoleAdmin = identity.RoleAdmin
 )
 
 // Config is the whole configuration.
@@ -107,6 +109,23 @@ type Config struct {
 	// DatabaseReplicaURL, when set, serves the reads that need not be
 	// current (customer views, quotes, status) from a streaming replica.
 	DatabaseReplicaURL string `envconfig:"DATABASE_REPLICA_URL"`
+	// Security (docs/SECURITY.md). OpenID Connect bearer tokens beside the
+	// API keys (SPEC §8): the issuer URL exactly as in the tokens' iss, the
+	// audience they must carry, the claim holding the roles.
+	OIDCIssuer     string `envconfig:"OIDC_ISSUER"`
+	OIDCAudience   string `envconfig:"OIDC_AUDIENCE"`
+	OIDCRolesClaim string `envconfig:"OIDC_ROLES_CLAIM" default:"roles"`
+	// TLSCertFile and TLSKeyFile (PEM) make the HTTP listener HTTPS; both
+	// files are read again when they change.
+	TLSCertFile string `envconfig:"TLS_CERT_FILE"`
+	TLSKeyFile  string `envconfig:"TLS_KEY_FILE"`
+	// NATS: the CA that signs the server's certificate (PEM), a client
+	// certificate and key for servers that verify clients, and an NKey seed
+	// file (PROMO_NATS_CREDS covers JWT credentials).
+	NATSCAFile   string `envconfig:"NATS_CA_FILE"`
+	NATSCertFile string `envconfig:"NATS_CERT_FILE"`
+	NATSKeyFile  string `envconfig:"NATS_KEY_FILE"`
+	NATSNKeyFile string `envconfig:"NATS_NKEY_FILE"`
 }
 
 // Secret is a string that never prints.
@@ -127,10 +146,13 @@ func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 // GoString masks %#v.
 func (s Secret) GoString() string { return s.String() }
 
-// APIKey is one bearer key and its role.
+// APIKey is one bearer key, its role and the stores it may act for.
 type APIKey struct {
 	Key  Secret
 	Role string
+	// Scope is the store scope after "@" (identity.ParseScope); zero: every
+	// store.
+	Scope identity.Scope
 }
 
 // APIKeys is the parsed PROMO_API_KEYS.
@@ -148,10 +170,19 @@ func (k *APIKeys) Decode(value string) error {
 		if !ok || key == "" {
 			return fmt.Errorf("item %d is not key:role", i+1)
 		}
+		role, scopeText, scoped := strings.Cut(role, "@")
 		if role != RolePOS && role != RoleAdmin {
 			return fmt.Errorf("item %d has role %q; want %q or %q", i+1, role, RolePOS, RoleAdmin)
 		}
-		out = append(out, APIKey{Key: Secret(key), Role: role})
+		apiKey := APIKey{Key: Secret(key), Role: role}
+		if scoped {
+			scope, err := identity.ParseScope(scopeText)
+			if err != nil {
+				return fmt.Errorf("item %d: %w", i+1, err)
+			}
+			apiKey.Scope = scope
+		}
+		out = append(out, apiKey)
 	}
 	*k = out
 	return nil
@@ -274,6 +305,7 @@ func (c *Config) Validate() error {
 			bad("DATABASE_REPLICA_URL", "must be a postgres:// URL or a key=value connection string")
 		}
 	}
+	errs = append(errs, c.validateSecurity()...)
 	seen := map[Secret]bool{}
 	for _, k := range c.APIKeys {
 		if seen[k.Key] {
@@ -332,6 +364,9 @@ func (c *Config) LogFields() map[string]any {
 	roles := make([]string, len(c.APIKeys))
 	for i, k := range c.APIKeys {
 		roles[i] = fingerprint(string(k.Key)) + ":" + k.Role
+		if !k.Scope.Unlimited() {
+			roles[i] += "@" + k.Scope.String()
+		}
 	}
 	return map[string]any{
 		"nats_url":         c.NATSURL,
@@ -357,6 +392,12 @@ func (c *Config) LogFields() map[string]any {
 		"node_id":          c.NodeID,
 		"stream_replicas":  c.StreamReplicas,
 		"database_replica": maskURL(c.DatabaseReplicaURL),
+		"oidc_issuer":      c.OIDCIssuer,
+		"oidc_audience":    c.OIDCAudience,
+		"tls_cert_file":    c.TLSCertFile,
+		"nats_ca_file":     c.NATSCAFile,
+		"nats_cert_file":   c.NATSCertFile,
+		"nats_nkey_file":   c.NATSNKeyFile,
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/keying"
@@ -88,6 +89,11 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
+	secure, err := NATSSecurityOptions(cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts = append(opts, secure...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
@@ -182,6 +188,7 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Registry = prometheus.NewRegistry()
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)
+	e.Registry.MustRegister(audit.NewCollector(e.Pool))
 	e.Store = ledger.NewStore(e.Subjects)
 	e.Catalogs = workers.NewCatalogWatcher(e.Pool, e.Metrics, e.log)
 	e.Catalogs.Start(ctx)
@@ -282,7 +289,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 	var srv *http.Server
 	if e.has(config.WorkerAPI) {
 		// The API answers /v1/*, /healthz and /readyz itself.
-		a, err := e.newAPI()
+		a, err := e.newAPI(ctx)
 		if err != nil {
 			return err
 		}
@@ -315,6 +322,9 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on PROMO_HTTP_ADDR %s: %w", e.cfg.HTTPAddr, err)
 	}
+	if ln, err = e.listenTLS(ln); err != nil {
+		return err
+	}
 	e.httpLn = ln
 	e.http = srv
 	e.httpDone = make(chan struct{})
@@ -324,7 +334,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 			e.log.Error().Err(err).Msg("http server")
 		}
 	}()
-	e.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP listening")
+	e.log.Info().Str("addr", ln.Addr().String()).Bool("tls", e.cfg.TLSCertFile != "").Msg("HTTP listening")
 	return nil
 }
 

@@ -25,16 +25,21 @@ func (e *Engine) odooClient() (*odoo.Client, error) {
 }
 
 // newAPI builds the HTTP API of SPEC §8 (the api worker).
-func (e *Engine) newAPI() (*api.Server, error) {
+func (e *Engine) newAPI(ctx context.Context) (*api.Server, error) {
 	client, err := e.odooClient()
 	if err != nil {
 		return nil, fmt.Errorf("odoo client: %w", err)
 	}
-	if len(e.cfg.APIKeys) == 0 {
+	tokens, err := e.newOIDC(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("PROMO_OIDC_ISSUER: %w", err)
+	}
+	if len(e.cfg.APIKeys) == 0 && tokens == nil {
 		e.log.Warn().Msg("PROMO_API_KEYS is empty: every /v1 request will be refused with 401")
 	}
 	return api.New(api.Deps{
 		Keys:     e.cfg.APIKeys,
+		OIDC:     tokens,
 		Pool:     e.Pool,
 		JS:       e.JS,
 		Subjects: e.Subjects,

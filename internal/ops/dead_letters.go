@@ -175,9 +175,7 @@ func (o *Operator) RedriveDeadLetter(ctx context.Context, id uint64) (*Redriven,
 	if strings.HasPrefix(d.OriginalSubject, strings.TrimSuffix(o.subjects.DLQAll(), ">")) {
 		return nil, fmt.Errorf("dead letter %d names %s as its original subject, a dead-letter subject; refusing to redrive it", id, d.OriginalSubject)
 	}
-	// An order event goes back on its keyed subject without the partition
-	// token: the stream partitions it again on arrival.
-	msg := &nats.Msg{Subject: o.subjects.Republishable(d.OriginalSubject), Data: d.Data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: o.redriveSubject(ctx, d), Data: d.Data, Header: nats.Header{}}
 	for k, vs := range d.Header {
 		if dropOnRedrive(k) {
 			continue
@@ -205,6 +203,18 @@ func (o *Operator) RedriveDeadLetter(ctx context.Context, id uint64) (*Redriven,
 			id, d.OriginalSubject, ack.Stream, ack.Sequence, err, id)
 	}
 	return r, nil
+}
+
+// redriveSubject is where a dead letter goes back: an order event that
+// reads is keyed here, as every publisher of the engine does (the stream
+// partitions it on arrival); one that does not goes back where it came from.
+func (o *Operator) redriveSubject(ctx context.Context, d *DeadLetter) string {
+	if kind, _, _, ok := o.subjects.OrderSubjectParts(d.OriginalSubject); ok {
+		if ev, err := events.Decode(d.Data); err == nil && events.TypeOfKind(kind) == ev.Type {
+			return o.subjects.KeyedOrderSubject(ev.Type, o.keys.Key(ctx, ev))
+		}
+	}
+	return o.subjects.Republishable(d.OriginalSubject)
 }
 
 // dropOnRedrive names the headers a redrive does not copy: the Promo-*
