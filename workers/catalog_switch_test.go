@@ -57,7 +57,7 @@ func TestQuoteServiceAnswersAndChangesNothing(t *testing.T) {
 	catalogs.Start(b.ctx)
 	<-catalogs.Ready()
 	nc := b.nats.Conn(t)
-	q := NewQuoteService(nc, b.pool, b.store, catalogs, b.subjects, b.log)
+	q := NewQuoteService(nc, b.pool, nil, b.store, catalogs, b.subjects, b.log)
 	require.NoError(t, q.Start(b.ctx))
 	t.Cleanup(q.Stop)
 

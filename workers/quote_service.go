@@ -23,6 +23,7 @@ import (
 type QuoteService struct {
 	nc       *nats.Conn
 	pool     *pgxpool.Pool
+	replica  ledger.DB // nil without a read replica
 	store    *ledger.Store
 	catalogs *CatalogWatcher
 	subjects events.Subjects
@@ -32,8 +33,12 @@ type QuoteService struct {
 }
 
 // NewQuoteService returns the service; call Start.
-func NewQuoteService(nc *nats.Conn, pool *pgxpool.Pool, store *ledger.Store, catalogs *CatalogWatcher, subjects events.Subjects, log zerolog.Logger) *QuoteService {
-	return &QuoteService{nc: nc, pool: pool, store: store, catalogs: catalogs, subjects: subjects,
+func NewQuoteService(nc *nats.Conn, pool, readPool *pgxpool.Pool, store *ledger.Store, catalogs *CatalogWatcher, subjects events.Subjects, log zerolog.Logger) *QuoteService {
+	var replica ledger.DB
+	if readPool != nil {
+		replica = readPool
+	}
+	return &QuoteService{nc: nc, pool: pool, replica: replica, store: store, catalogs: catalogs, subjects: subjects,
 		log: log.With().Str("worker", "quote").Logger(), now: time.Now}
 }
 
@@ -82,7 +87,11 @@ func (q *QuoteService) handle(ctx context.Context, req micro.Request) {
 		_ = req.Error("503", "no catalog applied yet", nil)
 		return
 	}
-	res, err := q.store.Quote(ctx, q.pool, cat, *ev)
+	var res *events.OrderResult
+	err = ledger.Read(q.replica, q.pool, func(db ledger.DB) (err error) {
+		res, err = q.store.Quote(ctx, db, cat, *ev)
+		return err
+	})
 	if err != nil {
 		q.log.Error().Err(err).Msg("quote")
 		_ = req.Error("500", "quote failed", nil)

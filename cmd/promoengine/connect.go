@@ -26,9 +26,27 @@ func openPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
 	if cfg.DatabaseURL == "" {
 		return nil, errors.New("PROMO_DATABASE_URL is not set (or start `promoengine dev` in this directory)")
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	return connectPool(ctx, cfg.DatabaseURL, "PROMO_DATABASE_URL")
+}
+
+// openReadPool is openPool for a command that only reads what need not be
+// current (customer show, status): it reads from PROMO_DATABASE_REPLICA_URL
+// when set.
+func openReadPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
+	cfg, err := loadConfig(c)
 	if err != nil {
-		return nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+		return nil, err
+	}
+	if cfg.DatabaseReplicaURL == "" {
+		return openPool(ctx, c)
+	}
+	return connectPool(ctx, cfg.DatabaseReplicaURL, "PROMO_DATABASE_REPLICA_URL")
+}
+
+func connectPool(ctx context.Context, url, variable string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", variable, err)
 	}
 	pcfg.MaxConns = 4
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
@@ -39,7 +57,7 @@ func openPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", cfg.MaskedDatabaseURL(), err)
+		return nil, fmt.Errorf("connect to PostgreSQL at %s (%s): %w", config.MaskURL(url), variable, err)
 	}
 	return pool, nil
 }
@@ -96,7 +114,7 @@ type ledgerSession struct {
 // openLedger connects and loads the catalog in force. migrate applies
 // pending migrations first (for commands that write).
 func openLedger(ctx context.Context, c *cli, migrate bool) (*ledgerSession, error) {
-	open := openPool
+	open := openReadPool
 	if migrate {
 		open = openMigratedPool
 	}

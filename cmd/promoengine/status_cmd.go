@@ -46,7 +46,7 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	var pool *pgxpool.Pool
 	var dbErr error
 	if cfg.DatabaseURL != "" {
-		pool, dbErr = openPool(ctx, c)
+		pool, dbErr = openReadPool(ctx, c)
 		if pool != nil {
 			defer pool.Close()
 		}

@@ -35,7 +35,11 @@ func (s *Server) quote(w http.ResponseWriter, r *http.Request) error {
 	if err := authorizeStore(r.Context(), ev.CompanyID, ev.PosConfigID); err != nil {
 		return err
 	}
-	res, err := s.d.Store.Quote(r.Context(), s.d.Pool, s.d.Catalog(), *ev)
+	var res *events.OrderResult
+	err = ledger.Read(s.replica(), s.d.Pool, func(db ledger.DB) (err error) {
+		res, err = s.d.Store.Quote(r.Context(), db, s.d.Catalog(), *ev)
+		return err
+	})
 	switch {
 	case errors.Is(err, ledger.ErrNoCatalog):
 		return apiErr(http.StatusServiceUnavailable, CodeNoCatalog, "no catalog applied yet")
@@ -108,7 +112,11 @@ func (s *Server) customer(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusServiceUnavailable, CodeNoCatalog, "no catalog applied yet")
 	}
 	id := r.PathValue("id")
-	v, err := s.d.Store.Customer(r.Context(), s.d.Pool, id, s.d.Now(), cat)
+	var v *ledger.CustomerView
+	err := ledger.Read(s.replica(), s.d.Pool, func(db ledger.DB) (err error) {
+		v, err = s.d.Store.Customer(r.Context(), db, id, s.d.Now(), cat)
+		return err
+	})
 	if errors.Is(err, ledger.ErrUnknownCustomer) {
 		return apiErr(http.StatusNotFound, CodeUnknownCustomer, "no customer %q: no order of this customer was processed", id)
 	}

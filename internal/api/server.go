@@ -25,9 +25,13 @@ import (
 
 // Deps is what the API works with.
 type Deps struct {
-	Keys     config.APIKeys
-	OIDC     *identity.OIDC // tokens beside the keys; nil: keys only
-	Pool     *pgxpool.Pool
+	Keys config.APIKeys
+	OIDC *identity.OIDC // tokens beside the keys; nil: keys only
+	Pool *pgxpool.Pool
+	// ReadPool, when set, is a streaming replica that serves quotes and
+	// customer views (PROMO_DATABASE_REPLICA_URL); Pool answers when it
+	// cannot.
+	ReadPool *pgxpool.Pool
 	JS       jetstream.JetStream
 	Subjects events.Subjects
 	Store    *ledger.Store
@@ -52,6 +56,14 @@ type Server struct {
 	routing *keying.Resolver // keys the input events published
 	log     zerolog.Logger
 	handler http.Handler
+}
+
+// replica is the read replica's pool, nil without one.
+func (s *Server) replica() ledger.DB {
+	if s.d.ReadPool == nil {
+		return nil
+	}
+	return s.d.ReadPool
 }
 
 // New builds the server and its routes.

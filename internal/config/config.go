@@ -345,6 +345,9 @@ func ParseWorkers(s string) ([]string, error) {
 // MaskedDatabaseURL hides the password of the database URL for logs.
 func (c *Config) MaskedDatabaseURL() string { return maskURL(c.DatabaseURL) }
 
+// MaskURL hides the password of a URL for logs.
+func MaskURL(raw string) string { return maskURL(raw) }
+
 // maskURL hides the password of a URL for logs.
 func maskURL(raw string) string {
 	u, err := url.Parse(raw)

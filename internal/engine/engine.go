@@ -44,9 +44,12 @@ type Engine struct {
 	workers  []string
 	Subjects events.Subjects
 
-	NC       *nats.Conn
-	JS       jetstream.JetStream
-	Pool     *pgxpool.Pool
+	NC   *nats.Conn
+	JS   jetstream.JetStream
+	Pool *pgxpool.Pool
+	// ReadPool is the streaming replica of PROMO_DATABASE_REPLICA_URL, nil
+	// without one: quotes and customer views read there first.
+	ReadPool *pgxpool.Pool
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
 	Store    *ledger.Store
@@ -107,15 +110,29 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
-	}
 	maxConns := cfg.DatabaseMaxConns
 	if maxConns == 0 {
 		oc := ordersConfig(cfg).Resolved()
 		maxConns = int32(max(oc.Lanes, oc.InFlight) + 8)
+	}
+	pool, err := newPool(ctx, cfg.DatabaseURL, maxConns)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		nc.Close()
+		pool.Close()
+		return nil, nil, nil, fmt.Errorf("connect to PostgreSQL at %s (PROMO_DATABASE_URL): %w", cfg.MaskedDatabaseURL(), err)
+	}
+	return nc, js, pool, nil
+}
+
+// newPool opens a pool on url (it connects on first use).
+func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
 	}
 	pcfg.MaxConns = maxConns
 	// Business time is the event's; the session time zone only affects how
@@ -129,17 +146,7 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pcfg.ConnConfig.RuntimeParams["lock_timeout"] = "10s"
 	pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60s"
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, fmt.Errorf("postgres: %w", err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		nc.Close()
-		pool.Close()
-		return nil, nil, nil, fmt.Errorf("connect to PostgreSQL at %s (PROMO_DATABASE_URL): %w", cfg.MaskedDatabaseURL(), err)
-	}
-	return nc, js, pool, nil
+	return pgxpool.NewWithConfig(ctx, pcfg)
 }
 
 // publishAckTimeout bounds the wait for JetStream's acknowledgement of a
@@ -160,6 +167,12 @@ func Start(ctx context.Context, cfg *config.Config, workerNames []string, log ze
 	if err != nil {
 		e.cancel()
 		return nil, err
+	}
+	if cfg.DatabaseReplicaURL != "" {
+		if e.ReadPool, err = newPool(ctx, cfg.DatabaseReplicaURL, 8); err != nil {
+			e.Stop()
+			return nil, fmt.Errorf("PROMO_DATABASE_REPLICA_URL: %w", err)
+		}
 	}
 	if err := e.start(ctx); err != nil {
 		e.Stop()
@@ -215,7 +228,7 @@ func (e *Engine) start(ctx context.Context) error {
 		e.stops = append(e.stops, e.Jobs.Stop)
 	}
 	if e.has(config.WorkerAPI) {
-		e.Quote = workers.NewQuoteService(e.NC, e.Pool, e.Store, e.Catalogs, e.Subjects, e.log)
+		e.Quote = workers.NewQuoteService(e.NC, e.Pool, e.ReadPool, e.Store, e.Catalogs, e.Subjects, e.log)
 		if err := e.Quote.Start(ctx); err != nil {
 			return fmt.Errorf("quote service: %w", err)
 		}
@@ -396,6 +409,9 @@ func (e *Engine) Stop() {
 	}
 	if e.NC != nil {
 		_ = e.NC.Drain()
+	}
+	if e.ReadPool != nil {
+		e.ReadPool.Close()
 	}
 	if e.Pool != nil {
 		e.Pool.Close()

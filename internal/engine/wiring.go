@@ -41,6 +41,7 @@ func (e *Engine) newAPI(ctx context.Context) (*api.Server, error) {
 		Keys:     e.cfg.APIKeys,
 		OIDC:     tokens,
 		Pool:     e.Pool,
+		ReadPool: e.ReadPool,
 		JS:       e.JS,
 		Subjects: e.Subjects,
 		Store:    e.Store,

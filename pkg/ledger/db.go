@@ -16,3 +16,18 @@ type DB interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
+
+// Read runs a read that need not be current on replica (when not nil),
+// and on primary when the replica cannot answer (down, restarting, too far
+// behind to serve the query): a replica makes reads cheaper for the primary,
+// never less available.
+func Read(replica, primary DB, fn func(DB) error) error {
+	if replica == nil {
+		return fn(primary)
+	}
+	err := fn(replica)
+	if Transient(err) {
+		return fn(primary)
+	}
+	return err
+}
