@@ -63,6 +63,7 @@ type Partitions struct {
 
 	members  *partition.Members
 	units    []string
+	held     *consume.Held // what the gates of newly acquired units hold
 	ctx      context.Context
 	cancel   context.CancelFunc
 	loopDone chan struct{}
@@ -131,9 +132,11 @@ func (p *Partitions) Start(ctx context.Context) error {
 	}
 	p.members = members
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	p.held = consume.NewHeld(p.cfg.Timing.Heartbeat())
 	p.loopDone = make(chan struct{})
 	go func() {
 		defer close(p.loopDone)
+		go p.held.Run(p.ctx)
 		members.Run(p.ctx, p.reassign)
 	}()
 	return nil
@@ -200,22 +203,41 @@ func (p *Partitions) acquire(name string) *unitRun {
 	}
 	cfg := streams.OrderConsumerConfig(name, filter, p.cfg.Timing, p.cfg.MaxAckPending)
 	stream := p.subjects.StreamOrders()
+	ctx, cancel := context.WithCancel(p.ctx)
+	g := newGate(src, p.held, handle)
+	var mu sync.Mutex
+	var cons jetstream.Consumer
 	puller := &consume.Puller{
 		Name: name,
 		Open: func(ctx context.Context) (jetstream.Consumer, error) {
-			return streams.EnsureConsumer(ctx, p.js, stream, cfg)
+			c, err := streams.EnsureConsumer(ctx, p.js, stream, cfg)
+			if err == nil {
+				mu.Lock()
+				cons = c
+				mu.Unlock()
+			}
+			return c, err
 		},
 		Opts: []jetstream.PullMessagesOpt{
 			jetstream.PullPriorityGroup(streams.OrdersGroup),
 			jetstream.PullMaxMessages(min(p.cfg.MaxAckPending, 256)),
 			jetstream.PullExpiry(p.cfg.Timing.PullExpiry()),
 		},
-		Handle: handle,
+		Handle: g.handle,
 		Log:    p.log,
 	}
-	ctx, cancel := context.WithCancel(p.ctx)
 	run := &unitRun{name: name, src: src, puller: puller, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(run.done); puller.Run(ctx) }()
+	go func() {
+		limit := 2*p.cfg.Timing.AckWait + 2*time.Second
+		waited, timedOut := g.watch(ctx, func() jetstream.Consumer { mu.Lock(); defer mu.Unlock(); return cons }, 200*time.Millisecond, limit)
+		switch {
+		case timedOut:
+			p.log.Warn().Str("consumer", name).Dur("waited", waited).Msg("unit acquired: messages held elsewhere did not come back in time; going on")
+		case waited > time.Second:
+			p.log.Info().Str("consumer", name).Dur("waited", waited).Msg("unit acquired once the messages its previous owner held came back")
+		}
+	}()
 	return run
 }
 

@@ -14,6 +14,7 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"time"
 
@@ -43,6 +44,18 @@ type Options struct {
 	// Debug and Trace turn on the server's debug and protocol trace logs.
 	// They only matter with a Logger.
 	Debug, Trace bool
+	// Name is the server's name, unique in a cluster ("" for the default).
+	Name string
+	// Cluster, when set, makes the server a member of a JetStream cluster
+	// (tests of several servers on loopback).
+	Cluster *ClusterOptions
+}
+
+// ClusterOptions join a server to a cluster.
+type ClusterOptions struct {
+	Name   string   // the cluster's name, the same on every member
+	Port   int      // the route port of this server
+	Routes []string // nats-route://127.0.0.1:<port> of every member
 }
 
 // Start starts the server and waits until it accepts clients. The caller
@@ -59,8 +72,12 @@ func Start(opts Options) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	name := opts.Name
+	if name == "" {
+		name = "promoengine-embedded"
+	}
 	serverOpts := &server.Options{
-		ServerName: "promoengine-embedded",
+		ServerName: name,
 		Host:       host,
 		Port:       port,
 		JetStream:  true,
@@ -68,6 +85,16 @@ func Start(opts Options) (*server.Server, error) {
 		NoSigs:     true,
 		Debug:      opts.Debug && opts.Logger != nil,
 		Trace:      opts.Trace && opts.Logger != nil,
+	}
+	if c := opts.Cluster; c != nil {
+		serverOpts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: c.Port}
+		for _, r := range c.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("natsembed: route %q: %w", r, err)
+			}
+			serverOpts.Routes = append(serverOpts.Routes, u)
+		}
 	}
 	srv, err := server.NewServer(serverOpts)
 	if err != nil {

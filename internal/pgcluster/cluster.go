@@ -56,6 +56,9 @@ type Options struct {
 	// NoSync makes initdb skip flushing the new cluster to disk: faster, and
 	// safe as long as the machine does not crash right after.
 	NoSync bool
+	// ReplicaOf, when set, makes a new data directory a streaming replica
+	// of that running cluster (pg_basebackup -R) instead of initialising it.
+	ReplicaOf *Cluster
 	// NoFsync turns off fsync and full_page_writes. Tests only: a crash of
 	// the machine loses or corrupts the data. A crash of the server alone
 	// loses nothing (synchronous_commit stays on: commits reach the kernel
@@ -107,7 +110,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !initialized {
+	switch {
+	case !initialized && opts.ReplicaOf != nil:
+		if err := c.basebackup(ctx, opts.ReplicaOf); err != nil {
+			return nil, err
+		}
+	case !initialized:
 		if err := c.initdb(ctx, opts.NoSync); err != nil {
 			return nil, err
 		}
@@ -231,6 +239,30 @@ func (c *Cluster) initdb(ctx context.Context, noSync bool) error {
 	}
 	if err != nil {
 		return fmt.Errorf("pgcluster: %w", err)
+	}
+	return nil
+}
+
+// basebackup copies a running primary into the data directory as a
+// streaming replica (standby.signal and primary_conninfo written by -R).
+// initdb's trust authentication lets replication connections in on
+// loopback.
+func (c *Cluster) basebackup(ctx context.Context, primary *Cluster) error {
+	err := c.run(ctx, "pg_basebackup", "-D", c.dir, "-h", "127.0.0.1", "-p", strconv.Itoa(primary.port),
+		"-U", superuser, "-X", "stream", "-R", "--checkpoint=fast")
+	if err != nil {
+		return fmt.Errorf("pgcluster: pg_basebackup from port %d: %w", primary.port, err)
+	}
+	return nil
+}
+
+// Restart restarts the server with pg_ctl restart -m mode ("immediate"
+// is a crash: no checkpoint, crash recovery at start; "fast" a clean
+// stop). It keeps its port.
+func (c *Cluster) Restart(ctx context.Context, mode string) error {
+	err := c.run(ctx, "pg_ctl", "restart", "-D", c.dir, "-m", mode, "-l", c.LogPath(), "-w", "-t", strconv.Itoa(int(readyTimeout.Seconds())))
+	if err != nil {
+		return fmt.Errorf("pgcluster: restart %s -m %s: %w", c.dir, mode, err)
 	}
 	return nil
 }

@@ -17,7 +17,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -127,4 +131,104 @@ func ConsumersSettled(ctx context.Context, js jetstream.JetStream, stream string
 		return false, err
 	}
 	return settled && lastDelivered, nil
+}
+
+// Cluster is a JetStream cluster of in-process servers on loopback.
+type Cluster struct {
+	Servers []*server.Server
+	opts    []natsembed.Options
+	t       testing.TB
+}
+
+// NewCluster starts n clustered servers and waits until JetStream has a
+// meta leader. Every server stops at cleanup.
+func NewCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	routePorts := make([]int, n)
+	var routes []string
+	for i := range routePorts {
+		routePorts[i] = freePort(t)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i]))
+	}
+	for i := range n {
+		c.opts = append(c.opts, natsembed.Options{StoreDir: t.TempDir(), Port: freePort(t), Name: fmt.Sprintf("n%d", i+1),
+			Cluster: &natsembed.ClusterOptions{Name: "promo-test", Port: routePorts[i], Routes: routes}})
+	}
+	c.Servers = make([]*server.Server, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			var err error
+			c.Servers[i], err = natsembed.Start(c.opts[i])
+			errs <- err
+		}()
+	}
+	for range n {
+		require.NoError(t, <-errs)
+	}
+	t.Cleanup(func() {
+		for _, s := range c.Servers {
+			if s != nil {
+				s.Shutdown()
+				s.WaitForShutdown()
+			}
+		}
+	})
+	c.WaitReady()
+	return c
+}
+
+// URLs is every member's client URL, comma-separated (PROMO_NATS_URL).
+func (c *Cluster) URLs() string {
+	var urls []string
+	for _, o := range c.opts {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", o.Port))
+	}
+	return strings.Join(urls, ",")
+}
+
+// WaitReady waits until every running member sees a JetStream meta leader.
+func (c *Cluster) WaitReady() {
+	c.t.Helper()
+	require.Eventually(c.t, func() bool {
+		for _, s := range c.Servers {
+			if s == nil || !s.Running() {
+				continue
+			}
+			if !s.JetStreamIsCurrent() {
+				return false
+			}
+		}
+		for _, s := range c.Servers {
+			if s != nil && s.Running() && s.JetStreamIsLeader() {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, 100*time.Millisecond, "JetStream cluster has a meta leader")
+}
+
+// Kill stops member i at once.
+func (c *Cluster) Kill(i int) {
+	c.Servers[i].Shutdown()
+	c.Servers[i].WaitForShutdown()
+	c.Servers[i] = nil
+}
+
+// Restart starts member i again on its ports and store.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	s, err := natsembed.Start(c.opts[i])
+	require.NoError(c.t, err)
+	c.Servers[i] = s
+	c.WaitReady()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
