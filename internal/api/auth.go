@@ -46,9 +46,13 @@ func (k keyring) role(presented string) (string, bool) {
 	return role, found == 1
 }
 
-// allows says whether role may call a route that needs need.
+// allows says whether role may call a route that needs need. A webhook key
+// calls only the webhook route, which a pos key may call too.
 func allows(role, need string) bool {
-	return role == config.RoleAdmin || (need == config.RolePOS && role == config.RolePOS)
+	if need == config.RoleWebhook && role == config.RolePOS {
+		return true
+	}
+	return role == config.RoleAdmin || (need == role && need != "")
 }
 
 // presentedKey is the bearer key of the request, or, where allowed, its
