@@ -56,6 +56,7 @@ func commands() []command {
 		{"customer", "show a customer's points, lots, levels and history", runCustomer},
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
+		{"odoo", "odoo sync: find the Odoo orders the engine never received and record them for read-back", runOdoo},
 	}
 }
 

@@ -458,3 +458,19 @@ func sortedIDs(ids []int64) []int64 {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// ParseEventID reads the database and the order id out of an event id
+// built from an Odoo order ("<db>:pos.order:<id>:paid", ":returned",
+// ":returned:<original id>"); ok is false for any other event id.
+func ParseEventID(eventID string) (db string, orderID int64, ok bool) {
+	db, rest, found := strings.Cut(eventID, ":pos.order:")
+	if !found || db == "" {
+		return "", 0, false
+	}
+	idText, kind, _ := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 || (kind != "paid" && kind != "returned" && !strings.HasPrefix(kind, "returned:")) {
+		return "", 0, false
+	}
+	return db, id, true
+}

@@ -478,6 +478,9 @@ func matches(rec map[string]any, domain []any) bool {
 				return false
 			}
 		case "<", "<=", ">", ">=":
+			if v, ok := rec[field]; !ok || v == nil || v == false { // NULL in SQL: no order holds
+				return false
+			}
 			c := compare(rec[field], t[2])
 			if (op == "<" && c >= 0) || (op == "<=" && c > 0) || (op == ">" && c <= 0) || (op == ">=" && c < 0) {
 				return false
