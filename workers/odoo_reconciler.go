@@ -94,11 +94,9 @@ func NewOdooReconciler(cfg OdooReconcilerConfig, client *odoo.Client, js jetstre
 // Start opens the state bucket (EnsureOdoo created it) and runs a pass at
 // once, then every Interval.
 func (r *OdooReconciler) Start(ctx context.Context) error {
-	kv, err := r.js.KeyValue(ctx, r.subjects.OdooStateBucket())
-	if err != nil {
-		return fmt.Errorf("odoo reconciler: bucket %s: %w", r.subjects.OdooStateBucket(), err)
+	if err := r.open(ctx); err != nil {
+		return err
 	}
-	r.kv = kv
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
 	go r.loop(ctx)
@@ -131,12 +129,28 @@ func (r *OdooReconciler) loop(ctx context.Context) {
 	}
 }
 
+func (r *OdooReconciler) open(ctx context.Context) error {
+	if r.kv != nil {
+		return nil
+	}
+	kv, err := r.js.KeyValue(ctx, r.subjects.OdooStateBucket())
+	if err != nil {
+		return fmt.Errorf("odoo reconciler: bucket %s: %w", r.subjects.OdooStateBucket(), err)
+	}
+	r.kv = kv
+	return nil
+}
+
 // ErrLeaseHeld: another process reconciles now.
 var ErrLeaseHeld = errors.New("odoo reconciler: another process holds the lease")
 
 // RunOnce makes one pass if this process holds (or takes) the lease. It
-// returns nil and no error when another process holds it.
+// returns nil and no error when another process holds it. Start runs it
+// every Interval; it may also be called alone (tests, tools).
 func (r *OdooReconciler) RunOnce(ctx context.Context) (*odoo.ReconcileReport, error) {
+	if err := r.open(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.takeLease(ctx); err != nil {
 		if errors.Is(err, ErrLeaseHeld) {
 			return nil, nil
