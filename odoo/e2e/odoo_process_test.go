@@ -279,5 +279,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-
 func mustRegexp(p string) *regexp.Regexp { return regexp.MustCompile(p) }
