@@ -149,6 +149,7 @@ func TestRealOdoo(t *testing.T) {
 	b.catalog("../../examples/odoo-catalog.yaml")
 
 	b.run("addon path", b.addonPath)
+	b.run("no path: the reconciler finds the orders", b.noPath)
 	b.run("webhook path", b.webhookPath)
 	b.run("engine down during payments", b.engineDown)
 	b.run("currency mismatch fixed and recovered", b.currencyMismatch)
@@ -444,6 +445,14 @@ func (b *e2e) addonPath(t *testing.T) {
 	exchange := ids[0]
 	b.waitStored([]int64{anonymous, refund, exchange}, 2*time.Minute)
 
+	// More sales, for the till's time.
+	for i := range 5 {
+		ids, took := b.pay([]line{{product: s.Chips, qty: float64(i + 1), price: 1, customer: s.Bob}})
+		b.time("addon path, engine up", took)
+		b.expect(ids[0], "sale (addon)", "paid")
+		b.waitStored(ids, 2*time.Minute)
+	}
+
 	// The POS syncs 8 pending orders in one call: one transaction.
 	var eight [][]line
 	for i := range 8 {
@@ -457,6 +466,22 @@ func (b *e2e) addonPath(t *testing.T) {
 	b.waitStored(ids, 3*time.Minute)
 }
 
+// noPath: neither the module nor the rule sends anything (the till's time
+// without any integration, for comparison); the engine's reconciler finds
+// the orders by itself.
+func (b *e2e) noPath(t *testing.T) {
+	b.setParam("promo_engine.url", "")
+	var ids []int64
+	for i := range 5 {
+		got, took := b.pay([]line{{product: b.shop.Chips, qty: float64(i + 1), price: 1}})
+		b.time("no integration (baseline)", took)
+		b.expect(got[0], "found by the reconciler", "paid")
+		ids = append(ids, got[0])
+	}
+	b.waitStored(ids, 2*time.Minute)
+	require.Contains(t, b.engineLog.String(), "Odoo has final orders the engine never received")
+}
+
 // webhookPath: no module sending; Odoo's automation rule posts the order id
 // and the engine reads the order back.
 func (b *e2e) webhookPath(t *testing.T) {
@@ -466,7 +491,7 @@ func (b *e2e) webhookPath(t *testing.T) {
 	b.call("base.automation", "write", []any{[]int64{b.shop.Rule}, map[string]any{"active": true}}, nil)
 	s := b.shop
 
-	for range 3 {
+	for range 5 {
 		ids, took := b.pay([]line{{product: s.Cola, qty: 1, price: 2.5, customer: s.Bob}})
 		b.time("webhook path, engine up", took)
 		b.expect(ids[0], "customer sale (webhook)", "paid")
@@ -592,6 +617,37 @@ func (b *e2e) checkEverythingOnce() {
 	for _, id := range ids {
 		deliveries += got[id].Deliveries
 	}
+	// The module's outbox drains once the engine is back (its cron runs
+	// every minute), even for orders the reconciler delivered first.
+	var box []struct {
+		Event     string `json:"event_id"`
+		State     string `json:"state"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		require.NoError(t, json.Unmarshal(b.call("promo.engine.outbox", "search_read", []any{[]any{}},
+			map[string]any{"fields": []string{"event_id", "state", "duplicate"}}), &box))
+		if !slices.ContainsFunc(box, func(r struct {
+			Event     string `json:"event_id"`
+			State     string `json:"state"`
+			Duplicate bool   `json:"duplicate"`
+		}) bool {
+			return r.State != "sent"
+		}) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	dups := 0
+	for _, r := range box {
+		require.Equal(t, "sent", r.State, "outbox event %s", r.Event)
+		if r.Duplicate {
+			dups++
+		}
+	}
+	t.Logf("the module's outbox: %d events, all sent (%d answered as duplicates: the reconciler had delivered them first)", len(box), dups)
+
 	res := testbin.Run(t, b.env, "results", "-n", "100000", "--json")
 	require.Equal(t, 0, res.ExitCode, res.Stderr)
 	perEvent := map[string]int{}
