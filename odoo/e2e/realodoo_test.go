@@ -136,6 +136,12 @@ func TestRealOdoo(t *testing.T) {
 	require.NotContains(t, log, " ERROR ")
 	t.Logf("addons installed and their Python tests passed in %s: %s", time.Since(start).Round(time.Second),
 		regexp1(`\d+ failed, \d+ error\(s\) of \d+ tests`, log))
+	if version != 17 {
+		// 18.0 replaced create_from_ui by sync_from_ui with another order
+		// shape; driving it is not written yet. The module is installed and
+		// its own tests ran above.
+		t.Skipf("Odoo %d: the addons install and their tests pass; the POS flows over JSON-RPC drive 17.0's create_from_ui only", version)
+	}
 	b.odoo.shell(ctx, "setup", setupScript, &b.shop)
 	t.Logf("Odoo %d: company currency %s, POS config %d, session %d, categories All %d / Saleable %d / Drinks %d",
 		version, b.shop.Currency, b.shop.Config, b.shop.Session, b.shop.All, b.shop.Saleable, b.shop.Drinks)
