@@ -21,6 +21,14 @@ dev: postgres ## Run the engine on the embedded default (NATS in-process, privat
 test: postgres ## Run all tests (real PostgreSQL and NATS, race detector on).
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+# The real-Odoo end-to-end test (odoo/e2e): boots Odoo from ODOO_SRC (a 17.0
+# or 18.0 source tree) with Debian's python3-* packages and a private
+# PostgreSQL, installs odoo/promo_engine, drives POS flows over JSON-RPC.
+# Skipped, with the reason, when ODOO_SRC is not set.
+.PHONY: test-odoo
+test-odoo: postgres ## Run the engine against a real Odoo (ODOO_SRC=/path/to/odoo; ODOO_E2E_OUTAGE=10m for a long outage).
+	ODOO_SRC="$(ODOO_SRC)" $(GO) test -count=1 -v -timeout 60m -run TestRealOdoo ./odoo/e2e/
+
 .PHONY: postgres
 postgres: ## Install the PostgreSQL server binaries with apt-get if they are missing.
 	@scripts/ensure-postgres

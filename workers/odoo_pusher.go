@@ -418,7 +418,7 @@ func (p *OdooPusher) handle(ctx context.Context, it *pushItem) {
 	default:
 		delay := p.nakDelay(it.deliver, odoo.RetryAfter(err))
 		p.holds.fail(ctx, it.key, it.seq, time.Now().Add(delay))
-		p.logItem(it).Err(err).Dur("delay", delay).Msg("Odoo push failed; retrying later")
+		p.warnItem(it).Err(err).Str("reason", odoo.FailureReason(err)).Dur("delay", delay).Msg("Odoo push failed; retrying later")
 		p.settle(it, "retried", it.msg.NakWithDelay(delay))
 	}
 }
@@ -431,6 +431,9 @@ func (p *OdooPusher) pushWithRetries(ctx context.Context, it *pushItem) error {
 		start := time.Now()
 		err = p.push(ctx, it)
 		p.metrics.OdooSeconds.Observe(time.Since(start).Seconds())
+		if err != nil && ctx.Err() == nil {
+			p.metrics.OdooFailures.WithLabelValues("push", odoo.FailureReason(err)).Inc()
+		}
 		if err == nil || !odoo.IsRetryable(err) || attempt >= p.cfg.Attempts {
 			return err
 		}
@@ -496,7 +499,7 @@ func (p *OdooPusher) deadLetter(ctx context.Context, it *pushItem, code, message
 	}
 	p.holds.done(ctx, it.key, it.seq)
 	p.metrics.DeadLetters.WithLabelValues(code).Inc()
-	p.logItem(it).Str("code", code).Str("reason", message).Msg("result dead-lettered")
+	p.warnItem(it).Str("code", code).Str("reason", message).Msg("result dead-lettered")
 	p.settle(it, "dead_lettered", it.msg.Term())
 }
 
@@ -512,8 +515,14 @@ func (p *OdooPusher) settle(it *pushItem, outcome string, err error) {
 }
 
 func (p *OdooPusher) logItem(it *pushItem) *zerolog.Event {
-	return p.log.Debug().Str("event_id", it.eventID).Str("order_id", it.orderID).
-		Uint64("stream_seq", it.seq).Uint64("delivery", it.deliver)
+	return p.itemFields(p.log.Debug(), it)
+}
+
+// warnItem is for failures: an operator must see them without debug logs.
+func (p *OdooPusher) warnItem(it *pushItem) *zerolog.Event { return p.itemFields(p.log.Warn(), it) }
+
+func (p *OdooPusher) itemFields(e *zerolog.Event, it *pushItem) *zerolog.Event {
+	return e.Str("event_id", it.eventID).Str("order_id", it.orderID).Uint64("stream_seq", it.seq).Uint64("delivery", it.deliver)
 }
 
 // heartbeat keeps the results the pusher holds (queued in a lane or being

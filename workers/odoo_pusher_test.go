@@ -276,6 +276,19 @@ func TestOdooPusherRetriesTransientFailuresThenDelivers(t *testing.T) {
 	require.Equal(t, 1.0, b.pushes("delivered"))
 	require.Equal(t, 2.0, b.pushes("retried"))
 	require.Equal(t, 0.0, b.pushes("dead_lettered"))
+
+	// Every failed call is counted by reason, and a result handed back for
+	// later is logged at warn with its order and the reason.
+	failures := func(reason string) float64 {
+		var m dto.Metric
+		require.NoError(t, b.metrics.OdooFailures.WithLabelValues("push", reason).Write(&m))
+		return m.GetCounter().GetValue()
+	}
+	require.Equal(t, 3.0, failures("http"))
+	require.Equal(t, 1.0, failures("timeout"))
+	logs := b.logs.String()
+	require.Contains(t, logs, `"level":"warn","worker":"odoo"`)
+	require.Regexp(t, `"level":"warn"[^\n]*"order_id":"1042"[^\n]*"reason":"http"[^\n]*"message":"Odoo push failed; retrying later"`, logs)
 }
 
 func TestOdooPusherDeadLettersPermanentOdooErrors(t *testing.T) {

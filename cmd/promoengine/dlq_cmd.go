@@ -14,16 +14,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/promoengine/promoengine/internal/audit"
+	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/ops"
 )
 
-const dlqUsage = `dlq list [--code C] [--json] | dlq show ID [--json] | dlq redrive ID… | dlq redrive --all [--code C] | dlq purge ID…`
+const dlqUsage = `dlq list [--code C] [--json] | dlq show ID [--json] | dlq redrive [--rebuild] ID… | dlq redrive [--rebuild] --all [--code C] | dlq purge ID…`
 
 const dlqExamples = `  promoengine dlq list                                   # every dead letter, oldest first
   promoengine dlq list --code unknown_original_order --json
   promoengine dlq show 42                                # original body and all headers
   promoengine dlq redrive 42                             # republish to its original subject
   promoengine dlq redrive --all --code unknown_original_order
+  promoengine dlq redrive --rebuild --all --code invalid_event   # Odoo orders: read them back afresh
   promoengine dlq purge 42 43                            # delete for good
 
 ID is the dead letter's sequence in PROMO_DLQ, as dlq list shows it.
@@ -36,6 +38,12 @@ be inside the stream's duplicate window, where the copy would be dropped
 silently; the workers' inbox (keyed by event_id) still makes sure an event is
 processed once. Fix the cause first (apply the missing order, correct the
 catalog): a dead letter redriven unchanged comes back with a new ID.
+
+redrive --rebuild is for orders that came from Odoo (event ids
+"<db>:pos.order:<id>:…", and recorded order ids of PROMO_ODOO_ORDERS): after the
+cause was fixed on Odoo's side (the currency, a product), it reads the order back
+from Odoo (PROMO_ODOO_* must be set) and publishes the event built afresh under
+Nats-Msg-Id "<event id>:rebuild:<ID>", instead of the stale body.
 
 Exit status: 0 on success, 1 when something failed (an unknown ID, a publish),
 2 on a usage error.
@@ -52,9 +60,10 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 	sub := args[0]
 	fs := newFlags(c, "dlq "+sub, dlqUsage, dlqExamples)
 	var (
-		code   *string
-		asJSON *bool
-		all    *bool
+		code    *string
+		asJSON  *bool
+		all     *bool
+		rebuild *bool
 	)
 	switch sub {
 	case "list":
@@ -65,6 +74,7 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 	case "redrive":
 		all = fs.Bool("all", false, "redrive every dead letter (with --code: every one with that code)")
 		code = fs.String("code", "", "with --all: only dead letters with this error code")
+		rebuild = fs.Bool("rebuild", false, "read Odoo orders back from Odoo and publish them afresh instead of the stale body")
 	case "purge":
 	default:
 		return usagef("dlq: unknown subcommand %q; want list, show, redrive or purge", sub)
@@ -92,7 +102,7 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 		return usagef("dlq purge: want an ID")
 	}
 
-	nc, js, _, subjects, err := openNATS(c)
+	nc, js, cfg, subjects, err := openNATS(c)
 	if err != nil {
 		return err
 	}
@@ -108,6 +118,27 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 		defer pool.Close()
 		trail = newCLIAudit(c, pool)
 	}
+	if sub == "redrive" && *rebuild {
+		client, err := odoo.NewFromConfig(cfg, c.log)
+		if err != nil {
+			return fmt.Errorf("dlq redrive --rebuild: %w", err)
+		}
+		if client == nil {
+			return errors.New("dlq redrive --rebuild reads orders back from Odoo: set PROMO_ODOO_URL, PROMO_ODOO_DB, PROMO_ODOO_LOGIN and PROMO_ODOO_API_KEY")
+		}
+		if *all {
+			return dlqRedriveAll(ctx, c, trail, *code, func(f ops.DeadLetterFilter, bar ops.Progress, each func(*ops.Redriven, error)) (*ops.RedriveReport, error) {
+				return op.RebuildDeadLetters(ctx, client, f, bar, each)
+			})
+		}
+		return dlqEach(c, ids, func(id uint64) error {
+			r, err := op.RebuildDeadLetter(ctx, client, id)
+			if r != nil {
+				printRedriven(c, r)
+			}
+			return errors.Join(err, trail.record(ctx, audit.ActionDLQRedrive, fmt.Sprintf("dead letter %d (rebuilt from Odoo)", id), redriveDetails(r), err))
+		})
+	}
 	switch sub {
 	case "list":
 		return dlqList(ctx, c, op, *code, *asJSON)
@@ -115,7 +146,9 @@ func runDLQ(ctx context.Context, c *cli, args []string) error {
 		return dlqShow(ctx, c, op, ids[0], *asJSON)
 	case "redrive":
 		if *all {
-			return dlqRedriveAll(ctx, c, op, trail, *code)
+			return dlqRedriveAll(ctx, c, trail, *code, func(f ops.DeadLetterFilter, bar ops.Progress, each func(*ops.Redriven, error)) (*ops.RedriveReport, error) {
+				return op.RedriveDeadLetters(ctx, f, bar, each)
+			})
 		}
 		return dlqEach(c, ids, func(id uint64) error {
 			r, err := op.RedriveDeadLetter(ctx, id)
@@ -277,10 +310,11 @@ func dlqShow(ctx context.Context, c *cli, op *ops.Operator, id uint64, asJSON bo
 	return nil
 }
 
-func dlqRedriveAll(ctx context.Context, c *cli, op *ops.Operator, trail *cliAudit, code string) error {
+func dlqRedriveAll(ctx context.Context, c *cli, trail *cliAudit, code string,
+	redrive func(ops.DeadLetterFilter, ops.Progress, func(*ops.Redriven, error)) (*ops.RedriveReport, error)) error {
 	bar := progressBar(c, false)
 	var unrecorded int
-	rep, err := op.RedriveDeadLetters(ctx, ops.DeadLetterFilter{Code: code}, bar, func(r *ops.Redriven, err error) {
+	rep, err := redrive(ops.DeadLetterFilter{Code: code}, bar, func(r *ops.Redriven, err error) {
 		bar.clear()
 		target := "dead letters (redrive --all)"
 		if r != nil {

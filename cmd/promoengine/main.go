@@ -57,6 +57,7 @@ func commands() []command {
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
 		{"audit", "list the audit trail of admin actions", runAudit},
+		{"odoo", "odoo sync: find the Odoo orders the engine never received and record them for read-back", runOdoo},
 	}
 }
 
@@ -151,7 +152,10 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_ODOO_METHOD       default promo_engine_apply
   PROMO_ODOO_TIMEOUT      default 10s
   PROMO_ODOO_CONCURRENCY  pushes in flight (default 4)
-  PROMO_API_KEYS          bearer keys, "key:role,…" with role pos or admin
+  PROMO_ODOO_RECONCILE_INTERVAL  how often to ask Odoo for orders the engine never got (default 1m; 0: off)
+  PROMO_ODOO_RECONCILE_OVERLAP   how far back each pass looks again (default 5m)
+  PROMO_ODOO_READBACK_MAX_WAIT   how long a recorded order Odoo does not show is waited for (default 1h)
+  PROMO_API_KEYS          bearer keys, "key:role,…" with role pos, admin or webhook
   PROMO_WORKERS           workers of run (default orders,outbox,odoo,jobs,api)
   PROMO_BATCH_SIZE        most events per transaction (default 256)
   PROMO_LANES             per-customer serial lanes (default: as many as transactions)

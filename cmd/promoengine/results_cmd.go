@@ -45,6 +45,14 @@ func runResults(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	if info.State.Msgs == 0 && !*follow {
+		// Nothing to print: an empty stream is not an error (--json prints
+		// no line, the text form says so).
+		if !*asJSON {
+			fmt.Fprintln(c.stdout, "no results yet")
+		}
+		return nil
+	}
 	start := uint64(1)
 	if *order == "" && info.State.LastSeq > uint64(*n) {
 		start = info.State.LastSeq - uint64(*n) + 1

@@ -27,6 +27,7 @@ import (
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/identity"
 	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
 	"github.com/promoengine/promoengine/internal/streams"
 	"github.com/promoengine/promoengine/internal/testdb"
@@ -45,8 +46,9 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	posKey   = "pos-key-3f9a1c"
-	adminKey = "admin-key-77d0e2"
+	posKey     = "pos-key-3f9a1c"
+	adminKey   = "admin-key-77d0e2"
+	webhookKey = "webhook-key-5b21aa"
 )
 
 const testCatalog = `
@@ -80,8 +82,10 @@ type apiBundle struct {
 type apiOptions struct {
 	db   bool           // a migrated database (quote, customers, catalog)
 	odoo bool           // a fake Odoo (webhook)
-	keys config.APIKeys // more keys beside posKey and adminKey
+	keys config.APIKeys // more keys beside posKey, adminKey and webhookKey
 	oidc *identity.OIDC // OpenID Connect tokens
+	// scope, when set, is the store scope of every request's principal.
+	scope func(*http.Request) *odoo.StoreScope
 }
 
 func setupAPI(t *testing.T, o apiOptions) *apiBundle {
@@ -95,14 +99,16 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
 	log := zerolog.New(b.logs).Level(zerolog.TraceLevel)
 	d := api.Deps{
-		Keys:     append(config.APIKeys{{Key: posKey, Role: config.RolePOS}, {Key: adminKey, Role: config.RoleAdmin}}, o.keys...),
-		OIDC:     o.oidc,
-		JS:       b.js,
-		Subjects: b.subjects,
-		Store:    b.store,
-		Catalog:  b.catalog.Load,
-		Metrics:  b.metrics,
-		Log:      log,
+		Keys: append(config.APIKeys{{Key: posKey, Role: config.RolePOS}, {Key: adminKey, Role: config.RoleAdmin},
+			{Key: webhookKey, Role: config.RoleWebhook}}, o.keys...),
+		OIDC:       o.oidc,
+		StoreScope: o.scope,
+		JS:         b.js,
+		Subjects:   b.subjects,
+		Store:      b.store,
+		Catalog:    b.catalog.Load,
+		Metrics:    b.metrics,
+		Log:        log,
 		Ready: func(context.Context) error {
 			if e := b.ready.Load(); e != nil {
 				return *e
@@ -116,6 +122,7 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 		d.Pool = b.pool
 	}
 	if o.odoo {
+		require.NoError(t, streams.EnsureOdoo(ctx, b.js, b.subjects, streams.DefaultOptions()))
 		b.odoo = odootest.New(t)
 		odootest.SeedPOS(b.odoo)
 		d.Odoo = b.odoo.Client(t, log, 5*time.Second)
@@ -125,7 +132,7 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	b.url = srv.URL
 	t.Cleanup(func() {
 		logs := b.logs.String()
-		for _, secret := range []string{posKey, adminKey, odootest.APIKey} {
+		for _, secret := range []string{posKey, adminKey, webhookKey, odootest.APIKey} {
 			require.NotContains(t, logs, secret, "a key must never be logged")
 		}
 	})
@@ -238,6 +245,14 @@ func TestAPIAuthenticatesAndChecksRoles(t *testing.T) {
 		}
 		r = b.do(rt.method, rt.path, adminKey, []byte(`{}`))
 		require.NotContains(t, []int{401, 403}, r.status, "%s %s with the admin key", rt.method, rt.path)
+		// A webhook key (it sits in Odoo's logs) may trigger read-backs
+		// and nothing else.
+		r = b.do(rt.method, rt.path, webhookKey, []byte(`{}`))
+		if rt.path == "/v1/odoo/webhook" {
+			require.NotContains(t, []int{401, 403}, r.status, "%s %s with the webhook key", rt.method, rt.path)
+		} else {
+			require.Equal(t, http.StatusForbidden, r.status, "%s %s with the webhook key", rt.method, rt.path)
+		}
 	}
 
 	// The scheme is case-insensitive; other schemes are not keys.
@@ -496,178 +511,3 @@ programs:
 
 // webhookBody is what Odoo's "Send Webhook Notification" posts for a
 // pos.order with the fields name and state chosen.
-func webhookBody(id int64, state string) []byte {
-	return []byte(fmt.Sprintf(`{"_action": "Send Webhook Notification(#12)", "_id": %d, "_model": "pos.order",
-		"name": "Shop/%04d", "state": %q}`, id, id%10000, state))
-}
-
-func (b *apiBundle) webhook(body []byte) response {
-	return b.do("POST", "/v1/odoo/webhook?token="+posKey, "", body)
-}
-
-// lastOrderEvent returns the last message on an order subject (keyed and
-// partitioned: any subject under it).
-func (b *apiBundle) lastOrderEvent(subject string) *jetstream.RawStreamMsg {
-	b.t.Helper()
-	s, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
-	require.NoError(b.t, err)
-	msg, err := s.GetLastMsgForSubject(b.ctx, subject+".>")
-	require.NoError(b.t, err)
-	return msg
-}
-
-func TestWebhookPublishesPaidOrderFromOdoo(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-
-	r := b.webhook(webhookBody(odootest.PaidOrderID, "paid"))
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	require.JSONEq(t, `{"status": "published", "order_id": "1042", "state": "paid", "duplicate": false,
-		"events": [{"event_id": "odoo1:pos.order:1042:paid", "type": "pos.order.paid", "subject": "pos.orders.paid.`+events.CustomerKey("77").Token()+`",
-		            "stream_seq": 1, "duplicate": false}],
-		"skipped": [{"line_id": 3, "reason": "negative unit price: an Odoo discount or reward line, not goods"}]}`, string(r.body))
-
-	msg := b.lastOrderEvent(b.subjects.OrdersPaid())
-	require.Equal(t, "odoo1:pos.order:1042:paid", msg.Header.Get(jetstream.MsgIDHeader))
-	require.JSONEq(t, `{"event_id": "odoo1:pos.order:1042:paid", "type": "pos.order.paid",
-		"occurred_at": "2026-11-28T03:15:00Z", "company_id": "1", "pos_config_id": "3",
-		"order": {"id": "1042", "name": "Shop/0042", "currency": "IDR", "customer_id": "77",
-		  "lines": [
-		    {"id": "1", "product_id": "501", "category_ids": ["12", "5", "1", "pos:4"], "tag_ids": ["8"], "qty": "2", "unit_price": "25000"},
-		    {"id": "2", "product_id": "502", "category_ids": ["1"], "qty": "1", "unit_price": "9000"}]}}`, string(msg.Data))
-	ev, err := events.Decode(msg.Data)
-	require.NoError(t, err, "the order worker accepts it")
-	require.Equal(t, events.ID("77"), ev.Paid.CustomerID)
-
-	// Odoo fires again (another save of the order): nothing new.
-	r = b.webhook(webhookBody(odootest.PaidOrderID, "done"))
-	require.Equal(t, http.StatusAccepted, r.status)
-	m := r.json(t)
-	require.Equal(t, true, m["duplicate"])
-	require.Equal(t, 1.0, m["events"].([]any)[0].(map[string]any)["stream_seq"])
-	s, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
-	require.NoError(t, err)
-	info, err := s.Info(b.ctx)
-	require.NoError(t, err)
-	require.Equal(t, uint64(1), info.State.Msgs)
-
-	// The order and its lines and products were read back with JSON-RPC.
-	require.Len(t, b.odoo.CallsTo("pos.order", "search_read"), 2)
-	require.Len(t, b.odoo.CallsTo("product.product", "read"), 2)
-}
-
-func TestWebhookPublishesRefundAsReturn(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-	r := b.webhook(webhookBody(odootest.RefundOrderID, "paid"))
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	require.Equal(t, "published", r.json(t)["status"])
-
-	msg := b.lastOrderEvent(b.subjects.OrdersReturned())
-	require.Equal(t, "odoo1:pos.order:1043:returned", msg.Header.Get(jetstream.MsgIDHeader))
-	require.JSONEq(t, `{"event_id": "odoo1:pos.order:1043:returned", "type": "pos.order.returned",
-		"occurred_at": "2026-11-29T08:00:00Z", "company_id": "1", "pos_config_id": "3",
-		"order": {"id": "1043", "name": "Shop/0043", "original_order_id": "1042",
-		  "lines": [{"line_id": "1", "qty": "1"}]}}`, string(msg.Data))
-
-	r = b.webhook(webhookBody(odootest.RefundOrderID, "paid"))
-	require.Equal(t, true, r.json(t)["duplicate"])
-}
-
-func TestWebhookIgnoresOrdersNotPaid(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-
-	// The rule sends the state: a draft is ignored without asking Odoo.
-	r := b.webhook(webhookBody(odootest.DraftOrderID, "draft"))
-	require.Equal(t, http.StatusAccepted, r.status)
-	require.Equal(t, "ignored", r.json(t)["status"])
-	require.Empty(t, b.odoo.Calls())
-
-	// Without the state in the payload, the order is read back.
-	r = b.webhook([]byte(`{"_action": "x", "_id": 1044, "_model": "pos.order"}`))
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	require.Equal(t, "ignored", r.json(t)["status"])
-	require.Equal(t, "draft", r.json(t)["state"])
-
-	r = b.webhook(bytes.Repeat([]byte(" "), 1<<20+65<<10))
-	require.Equal(t, http.StatusRequestEntityTooLarge, r.status)
-
-	r = b.webhook([]byte(`{"_action": "x", "_id": 5, "_model": "sale.order"}`))
-	require.Equal(t, http.StatusBadRequest, r.status)
-	_, details := r.errorBody(t)
-	require.Equal(t, "/_model", details[0].(map[string]any)["pointer"])
-
-	s, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
-	require.NoError(t, err)
-	info, err := s.Info(b.ctx)
-	require.NoError(t, err)
-	require.Zero(t, info.State.Msgs)
-}
-
-func TestWebhookWaitsForOdooToCommitTheOrder(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-	// Odoo 17.0 posts the webhook from inside the transaction that pays the
-	// order: until Odoo commits, after its one-second webhook timeout, a
-	// read-back does not see a new order, or sees it as it was.
-	order := map[string]any{"id": odootest.PaidOrderID, "name": "Shop/0042", "state": "draft",
-		"date_order": "2026-11-28 03:15:00", "partner_id": []any{77, "Ann"}, "company_id": []any{1, "My Shop Ltd"},
-		"config_id": []any{3, "Shop"}, "session_id": []any{9, "POS/00009"}, "currency_id": []any{12, "IDR"},
-		"lines": []any{1, 2, 3}}
-	b.odoo.Inject("pos.order.search_read", odootest.Fault{Result: []any{}}, odootest.Fault{Result: []any{order}})
-
-	r := b.webhook(webhookBody(odootest.PaidOrderID, "paid"))
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	require.Equal(t, "published", r.json(t)["status"])
-	require.Len(t, b.odoo.CallsTo("pos.order", "search_read"), 3)
-	msg := b.lastOrderEvent(b.subjects.OrdersPaid())
-	require.Equal(t, "odoo1:pos.order:1042:paid", msg.Header.Get(jetstream.MsgIDHeader))
-}
-
-func TestWebhookFinishesAfterOdooHangsUp(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-	// Odoo gives a webhook one second; a slow read-back must still publish.
-	b.odoo.Inject("pos.order.search_read", odootest.Fault{Delay: 1500 * time.Millisecond})
-	b.odoo.Inject("pos.order.search_read", odootest.Fault{Result: []any{}}) // then not visible yet
-
-	ctx, cancel := context.WithTimeout(b.ctx, 300*time.Millisecond)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", b.url+"/v1/odoo/webhook?token="+posKey,
-		bytes.NewReader(webhookBody(odootest.PaidOrderID, "paid")))
-	require.NoError(t, err)
-	_, err = http.DefaultClient.Do(req)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-
-	require.Eventually(t, func() bool {
-		s, err := b.js.Stream(b.ctx, b.subjects.StreamOrders())
-		if err != nil {
-			return false
-		}
-		_, err = s.GetLastMsgForSubject(b.ctx, b.subjects.OrdersPaid()+".>")
-		return err == nil
-	}, 10*time.Second, 20*time.Millisecond)
-}
-
-func TestWebhookReportsOdooFailures(t *testing.T) {
-	t.Parallel()
-	b := setupAPI(t, apiOptions{odoo: true})
-	b.odoo.Inject("execute_kw", odootest.Fault{Status: http.StatusBadGateway})
-	r := b.webhook(webhookBody(odootest.PaidOrderID, "paid"))
-	require.Equal(t, http.StatusBadGateway, r.status)
-	code, _ := r.errorBody(t)
-	require.Equal(t, api.CodeOdooUnavailable, code)
-
-	r = b.webhook(webhookBody(999999, "paid"))
-	require.Equal(t, http.StatusNotFound, r.status, "%s", r.body)
-	code, _ = r.errorBody(t)
-	require.Equal(t, api.CodeOrderNotFound, code)
-	// Odoo answers, but the order makes no event: not Odoo's outage.
-	b.odoo.Add("pos.order", 7001, map[string]any{"id": 7001, "name": "Shop/7001", "state": "paid",
-		"company_id": false, "currency_id": false, "lines": []any{}})
-	r = b.webhook(webhookBody(7001, "paid"))
-	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
-	code, _ = r.errorBody(t)
-	require.Equal(t, api.CodeInvalidEvent, code)
-}

@@ -6,7 +6,8 @@
 //	POST /v1/quote             pos    dry-run evaluation of an order; changes nothing
 //	POST /v1/events            pos    ingest an input event: validate, publish, 202
 //	GET  /v1/customers/{id}    pos    balance (as of now), debt, lots, levels, history
-//	POST /v1/odoo/webhook      pos    Odoo "Send Webhook Notification" on pos.order
+//	POST /v1/odoo/webhook      webhook Odoo "Send Webhook Notification" on pos.order
+//	                                  (a pos key may call it too)
 //	PUT  /v1/catalog           admin  apply a catalog (YAML or JSON)
 //	GET  /healthz              —      the process is alive
 //	GET  /readyz               —      NATS and PostgreSQL are reachable
@@ -39,12 +40,11 @@
 // Every request is counted in promo_http_requests_total by route pattern
 // (/v1/customers/{id}, never the id) and status code.
 //
-// The webhook route reads the order back from Odoo (internal/odoo,
-// POSOrderEvents) instead of trusting the webhook body, which holds only
-// the fields chosen in the automation rule and never the lines. Odoo gives a
-// webhook one second and ignores its answer, so the work is detached from
-// the request: an Odoo that hangs up does not cancel a publish half done.
-// When the webhook is sent before Odoo committed the order (some 17.0
-// builds post from inside the transaction), the read-back does not see the
-// order yet; it is retried for a few seconds.
+// The webhook route records the order id on PROMO_ODOO_ORDERS and answers
+// within milliseconds; it reads nothing from Odoo. Odoo posts the webhook
+// from inside the transaction that pays the order (and a POS syncing many
+// orders commits them all at the end), so the order is read back later, by
+// the read-back worker (workers.OdooReadback), with retries for as long as
+// Odoo takes. A webhook key (role webhook) may call this route and nothing
+// else: it sits in the automation rule's URL and in Odoo's logs.
 package api

@@ -39,9 +39,13 @@ type Deps struct {
 	Catalog func() *rules.Catalog
 	// Odoo is nil when PROMO_ODOO_URL is not set; the webhook then answers
 	// 503.
-	Odoo    *odoo.Client
-	Metrics *metrics.Metrics
-	Log     zerolog.Logger
+	Odoo *odoo.Client
+	// StoreScope returns the store scope of a request's principal for the
+	// webhook (SPEC §8: 403 forbidden_store outside it); nil, or a nil
+	// answer, means every store.
+	StoreScope func(r *http.Request) *odoo.StoreScope
+	Metrics    *metrics.Metrics
+	Log        zerolog.Logger
 	// Ready checks that NATS and PostgreSQL are reachable (GET /readyz).
 	Ready func(ctx context.Context) error
 	// Now is the wall clock (quotes without occurred_at, customer balances);
@@ -74,6 +78,9 @@ func New(d Deps) *Server {
 	if d.Catalog == nil {
 		d.Catalog = func() *rules.Catalog { return nil }
 	}
+	if d.StoreScope == nil {
+		d.StoreScope = principalScope
+	}
 	s := &Server{d: d, auth: newAuthenticator(d.Keys, d.OIDC), log: d.Log.With().Str("component", "api").Logger()}
 	var db ledger.DB
 	if d.Pool != nil {
@@ -82,6 +89,16 @@ func New(d Deps) *Server {
 	s.routing = keying.NewResolver(db, d.Log)
 	s.handler = s.routes()
 	return s
+}
+
+// principalScope is the store scope of the request's principal (API key
+// or token; see internal/identity), nil when unlimited.
+func principalScope(r *http.Request) *odoo.StoreScope {
+	p, ok := identity.FromContext(r.Context())
+	if !ok || p.Scope.Unlimited() {
+		return nil
+	}
+	return &odoo.StoreScope{CompanyIDs: p.Scope.CompanyIDs, POSConfigIDs: p.Scope.PosConfigIDs}
 }
 
 // Handler is the API's http.Handler.
@@ -113,6 +130,8 @@ const (
 	public    = ""
 	needPOS   = config.RolePOS
 	needAdmin = config.RoleAdmin
+	// needWebhook: a webhook, pos or admin key.
+	needWebhook = config.RoleWebhook
 )
 
 func (s *Server) routes() http.Handler {
@@ -126,7 +145,7 @@ func (s *Server) routes() http.Handler {
 		{http.MethodPost, "/v1/quote", needPOS, false, s.quote},
 		{http.MethodPost, "/v1/events", needPOS, false, s.ingest},
 		{http.MethodGet, "/v1/customers/{id}", needPOS, false, s.customer},
-		{http.MethodPost, "/v1/odoo/webhook", needPOS, true, s.webhook},
+		{http.MethodPost, "/v1/odoo/webhook", needWebhook, true, s.webhook},
 		{http.MethodPut, "/v1/catalog", needAdmin, false, s.putCatalog},
 		{http.MethodGet, "/healthz", public, false, s.healthz},
 		{http.MethodGet, "/readyz", public, false, s.readyz},

@@ -39,6 +39,11 @@ var AllWorkers = []string{WorkerOrders, WorkerOutbox, WorkerOdoo, WorkerJobs, Wo
 const (
 	RolePOS   = identity.RolePOS
 	RoleAdmin = identity.RoleAdmin
+	// RoleWebhook may only call POST /v1/odoo/webhook, which records an
+	// order id for the engine to read back from Odoo: the key sits in an
+	// Odoo automation rule's URL and in Odoo's logs, so it must not quote,
+	// publish or read customers.
+	RoleWebhook = identity.RoleWebhook
 )
 
 // Config is the whole configuration.
@@ -63,8 +68,16 @@ type Config struct {
 	OdooTimeout    time.Duration `envconfig:"ODOO_TIMEOUT" default:"10s"`
 	// OdooConcurrency bounds the pushes in flight to Odoo.
 	OdooConcurrency int `envconfig:"ODOO_CONCURRENCY" default:"4"`
+	// OdooReconcileInterval is how often the engine asks Odoo for final
+	// orders it never received (0: never); OdooReconcileOverlap how far
+	// back each pass looks again (longer than Odoo's longest transaction,
+	// within DUPLICATE_WINDOW); OdooReadbackMaxWait how long a recorded
+	// order Odoo does not show is waited for before it is dead-lettered.
+	OdooReconcileInterval time.Duration `envconfig:"ODOO_RECONCILE_INTERVAL" default:"1m"`
+	OdooReconcileOverlap  time.Duration `envconfig:"ODOO_RECONCILE_OVERLAP" default:"5m"`
+	OdooReadbackMaxWait   time.Duration `envconfig:"ODOO_READBACK_MAX_WAIT" default:"1h"`
 
-	// APIKeys is "key:role,key:role" with role pos or admin.
+	// APIKeys is "key:role,key:role" with role pos, admin or webhook.
 	APIKeys APIKeys `envconfig:"API_KEYS"`
 
 	Workers   string `envconfig:"WORKERS" default:"orders,outbox,odoo,jobs,api"`
@@ -171,8 +184,8 @@ func (k *APIKeys) Decode(value string) error {
 			return fmt.Errorf("item %d is not key:role", i+1)
 		}
 		role, scopeText, scoped := strings.Cut(role, "@")
-		if role != RolePOS && role != RoleAdmin {
-			return fmt.Errorf("item %d has role %q; want %q or %q", i+1, role, RolePOS, RoleAdmin)
+		if role != RolePOS && role != RoleAdmin && role != RoleWebhook {
+			return fmt.Errorf("item %d has role %q; want %q, %q or %q", i+1, role, RolePOS, RoleAdmin, RoleWebhook)
 		}
 		apiKey := APIKey{Key: Secret(key), Role: role}
 		if scoped {
@@ -284,6 +297,15 @@ func (c *Config) Validate() error {
 	}
 	if c.OdooTimeout <= 0 {
 		bad("ODOO_TIMEOUT", "must be positive, got %s", c.OdooTimeout)
+	}
+	if c.OdooReconcileInterval < 0 {
+		bad("ODOO_RECONCILE_INTERVAL", "must not be negative (0 turns the reconciler off), got %s", c.OdooReconcileInterval)
+	}
+	if c.OdooReconcileOverlap < time.Minute || c.OdooReconcileOverlap > c.DuplicateWindow {
+		bad("ODOO_RECONCILE_OVERLAP", "must be between 1m and PROMO_DUPLICATE_WINDOW (%s), got %s", c.DuplicateWindow, c.OdooReconcileOverlap)
+	}
+	if c.OdooReadbackMaxWait < time.Minute {
+		bad("ODOO_READBACK_MAX_WAIT", "must be at least 1m, got %s", c.OdooReadbackMaxWait)
 	}
 	if c.DuplicateWindow < 2*time.Minute {
 		bad("DUPLICATE_WINDOW", "must be at least 2m so that republished events are recognised, got %s", c.DuplicateWindow)

@@ -198,6 +198,11 @@ func (e *Engine) start(ctx context.Context) error {
 	if err := streams.Ensure(ctx, e.JS, e.Subjects, sopts); err != nil {
 		return err
 	}
+	if e.cfg.OdooURL != "" { // the webhook records into it, the read-back reads it
+		if err := streams.EnsureOdoo(ctx, e.JS, e.Subjects, sopts); err != nil {
+			return err
+		}
+	}
 	e.Registry = prometheus.NewRegistry()
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)

@@ -8,6 +8,8 @@ import (
 	"github.com/promoengine/promoengine/internal/api"
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/odoo"
+	"github.com/promoengine/promoengine/internal/ops"
+	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
 	"github.com/promoengine/promoengine/workers"
 )
@@ -72,5 +74,35 @@ func (e *Engine) startOdoo(ctx context.Context, dl *consume.DeadLetterer) error 
 		return fmt.Errorf("odoo pusher: %w", err)
 	}
 	e.stops = append(e.stops, p.Stop)
+	return e.startOdooIntake(ctx, client, dl)
+}
+
+// startOdooIntake starts the read-back of recorded Odoo orders and the
+// reconciler (docs/ODOO.md, "Nothing lost").
+func (e *Engine) startOdooIntake(ctx context.Context, client *odoo.Client, dl *consume.DeadLetterer) error {
+	op := ops.New(e.JS, nil, e.Subjects, e.log)
+	rb := workers.NewOdooReadback(workers.OdooReadbackConfig{
+		Concurrency: e.cfg.OdooConcurrency,
+		MaxWait:     e.cfg.OdooReadbackMaxWait,
+	}, client, e.JS, e.Subjects, op.PublishEvent, dl, e.Metrics, e.log)
+	if err := rb.Start(ctx); err != nil {
+		return fmt.Errorf("odoo read-back: %w", err)
+	}
+	e.stops = append(e.stops, rb.Stop)
+	if e.cfg.OdooReconcileInterval <= 0 {
+		e.log.Info().Msg("PROMO_ODOO_RECONCILE_INTERVAL is 0: no Odoo reconciler")
+		return nil
+	}
+	pool := e.Pool
+	rc := workers.NewOdooReconciler(workers.OdooReconcilerConfig{
+		Interval: e.cfg.OdooReconcileInterval,
+		Overlap:  e.cfg.OdooReconcileOverlap,
+	}, client, e.JS, e.Subjects, func(ctx context.Context, ids []string) (map[string]bool, error) {
+		return ledger.ProcessedEventIDs(ctx, pool, ids)
+	}, e.Metrics, e.log)
+	if err := rc.Start(ctx); err != nil {
+		return fmt.Errorf("odoo reconciler: %w", err)
+	}
+	e.stops = append(e.stops, rc.Stop)
 	return nil
 }

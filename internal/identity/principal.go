@@ -11,6 +11,9 @@ import (
 const (
 	RolePOS   = "pos"
 	RoleAdmin = "admin"
+	// RoleWebhook may only trigger Odoo read-backs (the webhook route):
+	// its key sits in an Odoo automation rule and in Odoo's logs.
+	RoleWebhook = "webhook"
 )
 
 // Kinds of credential a principal authenticated with.
@@ -55,7 +58,9 @@ func (p Principal) Allows(need string) bool {
 	case RoleAdmin:
 		return true
 	case RolePOS:
-		return need == RolePOS
+		return need == RolePOS || need == RoleWebhook
+	case RoleWebhook:
+		return need == RoleWebhook
 	}
 	return false
 }

@@ -28,6 +28,12 @@ type Metrics struct {
 	JobRuns            *prometheus.CounterVec // outcome
 	HTTPRequests       *prometheus.CounterVec // route, code
 	PartitionsOwned    prometheus.Gauge
+
+	// The Odoo integration (workers/odoo_readback.go, odoo_reconciler.go,
+	// odoo_pusher.go).
+	OdooReadbacks  *prometheus.CounterVec // outcome
+	OdooFailures   *prometheus.CounterVec // call, reason
+	OdooReconciled *prometheus.CounterVec // outcome
 }
 
 // New creates and registers the collectors on reg.
@@ -110,5 +116,22 @@ func New(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Events, m.EventSeconds, m.BatchSize, m.BatchSeconds, m.BatchRetries,
 		m.DeadLetters, m.OutboxPublished, m.OutboxBacklog, m.OutboxOldest, m.ConsumerPending,
 		m.ConsumerAckPending, m.CatalogVersion, m.OdooPushes, m.OdooSeconds, m.JobRuns, m.HTTPRequests)
+	m.newOdoo(reg)
 	return m
+}
+
+func (m *Metrics) newOdoo(reg prometheus.Registerer) {
+	m.OdooReadbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promo_odoo_readbacks_total",
+		Help: "Recorded Odoo orders read back, by outcome (published, duplicate, ignored, waiting, dead_lettered).",
+	}, []string{"outcome"})
+	m.OdooFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promo_odoo_failures_total",
+		Help: "Failed calls to Odoo, by call (push, readback, reconcile) and reason (transport, http, rpc, access_denied, not_found, not_paid).",
+	}, []string{"call", "reason"})
+	m.OdooReconciled = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promo_odoo_reconciled_total",
+		Help: "Orders examined by the Odoo reconciler, by outcome (seen: the engine has it; recorded: it had not, now recorded for read-back).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.OdooReadbacks, m.OdooFailures, m.OdooReconciled)
 }

@@ -41,6 +41,17 @@
 // float64) and datetimes as "YYYY-MM-DD HH:MM:SS" in UTC.
 //
 // POSOrderEvents turns a pos.order into the input events of SPEC §3 by
-// reading it back from Odoo; it is what the /v1/odoo/webhook route uses so
-// that a stock Odoo automation rule can publish orders to the engine.
+// reading it back from Odoo. The Odoo addon (odoo/promo_engine,
+// event_builder.py) builds the same events with the same ids, so an order
+// that arrives both ways is processed once.
+//
+// The webhook path never loses an order (docs/ODOO.md, DESIGN "Odoo
+// intake"): the /v1/odoo/webhook route only records an OrderRef — the order
+// id, what the webhook claimed, the credential's StoreScope — on
+// PROMO_ODOO_ORDERS with RecordOrder and answers at once; the read-back
+// worker (workers.OdooReadback) reads the order with POSOrderEvents, for as
+// long as Odoo takes to commit it. Reconcile (the reconciler worker and
+// `promoengine odoo sync`) asks Odoo for final orders changed in a window
+// (ChangedOrders) and records those whose event ids the engine has not
+// processed.
 package odoo

@@ -162,3 +162,42 @@ func RetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// FailureReason names the kind of a failed call for logs and metrics:
+// not_found, access_denied, timeout, transport, http, rpc, cancelled, or
+// other.
+func FailureReason(err error) string {
+	var te *TransportError
+	var he *HTTPError
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrOrderNotFound):
+		return "not_found"
+	case errors.Is(err, ErrAccessDenied):
+		return "access_denied"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.As(err, &te) && te.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &te):
+		return "transport"
+	case errors.As(err, &he):
+		return "http"
+	case errors.As(err, &e):
+		return "rpc"
+	}
+	return "other"
+}
+
+// Unreachable reports a failure of Odoo or of the way to it — an error
+// answer, an HTTP error, a connection, a timeout, refused credentials — as
+// opposed to an answer whose data makes no event.
+func Unreachable(err error) bool {
+	var rpc *Error
+	var status *HTTPError
+	var transport *TransportError
+	return errors.As(err, &rpc) || errors.As(err, &status) || errors.As(err, &transport) ||
+		errors.Is(err, ErrAccessDenied) || errors.Is(err, context.DeadlineExceeded)
+}

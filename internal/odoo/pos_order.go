@@ -60,6 +60,11 @@ type POSOrder struct {
 	ID    int64
 	Name  string
 	State string
+	// CompanyID and POSConfigID are the order's company_id and config_id
+	// (or its session's), set for a publishable order: the store scope of
+	// the credential that recorded it is checked against them.
+	CompanyID   string
+	POSConfigID string
 	// Events are the input events the order gives: a pos.order.paid for its
 	// lines sold, a pos.order.returned for its lines given back (one per
 	// original order). An exchange gives both. Empty when the state is not
@@ -171,6 +176,7 @@ func (b *orderBuilder) build(ctx context.Context) error {
 	if b.posConfigID, err = b.configID(ctx); err != nil {
 		return err
 	}
+	b.out.CompanyID, b.out.POSConfigID = b.companyID, b.posConfigID
 	if _, b.currency, ok = b.order.Many2one("currency_id"); !ok || b.currency == "" {
 		return errors.New("currency_id is empty")
 	}
@@ -451,4 +457,20 @@ func sortedIDs(ids []int64) []int64 {
 	out := slices.Clone(ids)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// ParseEventID reads the database and the order id out of an event id
+// built from an Odoo order ("<db>:pos.order:<id>:paid", ":returned",
+// ":returned:<original id>"); ok is false for any other event id.
+func ParseEventID(eventID string) (db string, orderID int64, ok bool) {
+	db, rest, found := strings.Cut(eventID, ":pos.order:")
+	if !found || db == "" {
+		return "", 0, false
+	}
+	idText, kind, _ := strings.Cut(rest, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil || id <= 0 || (kind != "paid" && kind != "returned" && !strings.HasPrefix(kind, "returned:")) {
+		return "", 0, false
+	}
+	return db, id, true
 }

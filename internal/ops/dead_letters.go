@@ -238,6 +238,13 @@ type RedriveReport struct {
 // dead-lettered anew, after the snapshot, and not redriven twice). each, if
 // set, is called after every attempt.
 func (o *Operator) RedriveDeadLetters(ctx context.Context, f DeadLetterFilter, prog Progress, each func(*Redriven, error)) (*RedriveReport, error) {
+	return o.redriveEach(ctx, f, prog, each, o.RedriveDeadLetter)
+}
+
+// redriveEach applies redrive to every dead letter matching f that is in
+// the stream when it starts.
+func (o *Operator) redriveEach(ctx context.Context, f DeadLetterFilter, prog Progress, each func(*Redriven, error),
+	redrive func(context.Context, uint64) (*Redriven, error)) (*RedriveReport, error) {
 	prog = progressOrNone(prog)
 	defer prog.Done()
 	letters, err := o.ListDeadLetters(ctx, f)
@@ -250,7 +257,7 @@ func (o *Operator) RedriveDeadLetters(ctx context.Context, f DeadLetterFilter, p
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		r, err := o.RedriveDeadLetter(ctx, d.ID)
+		r, err := redrive(ctx, d.ID)
 		if err != nil {
 			rep.Failed = append(rep.Failed, err.Error())
 		} else {

@@ -236,8 +236,7 @@ func (p *pipeline) publish(line int, ev *events.Event, data []byte) error {
 			return err
 		}
 	}
-	msg := &nats.Msg{Subject: p.subjects.KeyedOrderSubject(ev.Type, key), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
+	msg := orderMsg(p.subjects, ev, key, data, "")
 	// No WithExpectStream: it travels as a Nats-Expected-Stream header,
 	// which is stored with the message and copied into its dead letter,
 	// where it makes the DLQ stream refuse the publish.

@@ -85,6 +85,11 @@ func (o *Operator) Status(ctx context.Context) (*StatusReport, error) {
 		rep.Problems = append(rep.Problems, err.Error())
 	}
 	rep.Nodes = nodes
+	// The Odoo order ids waiting for read-back, when the engine talks to
+	// Odoo (the stream exists only then).
+	if st, err := o.streamStatus(ctx, o.subjects.StreamOdooOrders()); err == nil {
+		rep.Streams = append(rep.Streams, st)
+	}
 	if o.pool != nil {
 		n, oldest, err := ledger.OutboxBacklog(ctx, o.pool)
 		if err != nil {

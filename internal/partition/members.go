@@ -98,7 +98,7 @@ func (m *Members) put(ctx context.Context) error {
 
 // refresh writes this process's key and reads the live ones.
 func (m *Members) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, m.beat*3)
+	ctx, cancel := context.WithTimeout(ctx, max(m.beat*3, 5*time.Second))
 	defer cancel()
 	if err := m.put(ctx); err != nil {
 		return err
@@ -149,7 +149,7 @@ func (m *Members) Run(ctx context.Context, changed func(live []string)) {
 			last = live
 			changed(live)
 			// Say at once what this process now does.
-			pctx, cancel := context.WithTimeout(ctx, m.beat*3)
+			pctx, cancel := context.WithTimeout(ctx, max(m.beat*3, 5*time.Second))
 			_ = m.put(pctx)
 			cancel()
 		}

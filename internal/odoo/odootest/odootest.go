@@ -25,6 +25,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,10 @@ func (s *Server) Client(t testing.TB, log zerolog.Logger, timeout time.Duration)
 func (s *Server) Add(model string, id int64, fields map[string]any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.addLocked(model, id, fields)
+}
+
+func (s *Server) addLocked(model string, id int64, fields map[string]any) {
 	if s.records[model] == nil {
 		s.records[model] = map[int64]map[string]any{}
 	}
@@ -334,7 +339,11 @@ func (s *Server) answer(c Call, a []json.RawMessage) (any, *RPCError) {
 		if len(c.Args) > 0 {
 			_ = json.Unmarshal(c.Args[0], &domain)
 		}
-		return s.searchRead(c.Model, domain, fieldsOf(c))
+		out, err := s.searchRead(c.Model, domain, fieldsOf(c))
+		if err != nil {
+			return nil, err
+		}
+		return page(out, c.Kwargs), nil
 	}
 	return nil, &RPCError{Name: "builtins.AttributeError",
 		Message: fmt.Sprintf("The method '%s' does not exist on the model '%s'", c.Func, c.Model)}
@@ -365,7 +374,7 @@ func (s *Server) read(model string, ids []int64, fields []string) (any, *RPCErro
 	return out, nil
 }
 
-func (s *Server) searchRead(model string, domain []any, fields []string) (any, *RPCError) {
+func (s *Server) searchRead(model string, domain []any, fields []string) ([]map[string]any, *RPCError) {
 	if err := checkFields(model, fields); err != nil {
 		return nil, err
 	}
@@ -398,8 +407,58 @@ func project(rec map[string]any, fields []string) map[string]any {
 	return out
 }
 
+// page applies search_read's order ("field asc, id asc": ascending only),
+// offset and limit keyword arguments.
+func page(recs []map[string]any, kwargs map[string]json.RawMessage) []map[string]any {
+	var order string
+	var limit, offset int
+	_ = json.Unmarshal(kwargs["order"], &order)
+	_ = json.Unmarshal(kwargs["limit"], &limit)
+	_ = json.Unmarshal(kwargs["offset"], &offset)
+	if order != "" {
+		var keys []string
+		for _, part := range strings.Split(order, ",") {
+			if f := strings.Fields(part); len(f) > 0 {
+				keys = append(keys, f[0])
+			}
+		}
+		slices.SortStableFunc(recs, func(a, b map[string]any) int {
+			for _, k := range keys {
+				if c := compare(a[k], b[k]); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+	}
+	if offset > 0 {
+		recs = recs[min(offset, len(recs)):]
+	}
+	if limit > 0 && len(recs) > limit {
+		recs = recs[:limit]
+	}
+	return recs
+}
+
+// compare orders two field values: numbers as numbers, the rest (such as
+// Odoo's "YYYY-MM-DD HH:MM:SS" datetimes) as text.
+func compare(a, b any) int {
+	x, errX := strconv.ParseFloat(scalar(a), 64)
+	y, errY := strconv.ParseFloat(scalar(b), 64)
+	if errX == nil && errY == nil {
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+		return 0
+	}
+	return strings.Compare(scalar(a), scalar(b))
+}
+
 // matches evaluates a domain of [field, op, value] terms joined by AND, with
-// op =, != or in; a many-to-one compares its id.
+// op =, !=, in, <, <=, > or >=; a many-to-one compares its id.
 func matches(rec map[string]any, domain []any) bool {
 	for _, term := range domain {
 		t, ok := term.([]any)
@@ -416,6 +475,14 @@ func matches(rec map[string]any, domain []any) bool {
 			}
 		case "!=":
 			if have == scalar(t[2]) {
+				return false
+			}
+		case "<", "<=", ">", ">=":
+			if v, ok := rec[field]; !ok || v == nil || v == false { // NULL in SQL: no order holds
+				return false
+			}
+			c := compare(rec[field], t[2])
+			if (op == "<" && c >= 0) || (op == "<=" && c > 0) || (op == ">" && c <= 0) || (op == ">=" && c < 0) {
 				return false
 			}
 		case "in":
@@ -454,7 +521,7 @@ func scalar(v any) string {
 // the engine may read; a read of any other field of these models fails as
 // Odoo fails on a field that does not exist.
 var knownFields = map[string][]string{
-	"pos.order": {"name", "state", "date_order", "partner_id", "company_id", "config_id", "session_id",
+	"pos.order": {"name", "state", "date_order", "partner_id", "company_id", "config_id", "session_id", "write_date", "create_date",
 		"currency_id", "lines", "amount_total", "amount_paid", "pos_reference", "refunded_order_ids",
 		"refund_orders_count", "is_refunded", "user_id", "pricelist_id", "fiscal_position_id"},
 	"pos.order.line": {"order_id", "product_id", "qty", "price_unit", "discount", "refunded_orderline_id",
