@@ -183,13 +183,11 @@ type OdooPusher struct {
 	holds   *orderHolds
 	fetcher *consume.Fetcher
 	lanes   []chan *pushItem
-	held    heldMsgs
 
 	stopFetch context.CancelFunc
 	stopWork  context.CancelFunc
 	fetchDone chan struct{}
 	lanesDone sync.WaitGroup
-	beatDone  chan struct{}
 	stopOnce  sync.Once
 	// pinID is the id under which the server pinned the consumer to this
 	// process, from the Nats-Pin-Id header of the messages it delivers.
@@ -201,7 +199,7 @@ func NewOdooPusher(cfg OdooPusherConfig, client *odoo.Client, js jetstream.JetSt
 	dl *consume.DeadLetterer, m *metrics.Metrics, log zerolog.Logger) *OdooPusher {
 	cfg.defaults()
 	return &OdooPusher{cfg: cfg, client: client, js: js, subjects: subjects, dl: dl, metrics: m,
-		log: log.With().Str("worker", "odoo").Logger(), held: heldMsgs{m: map[jetstream.Msg]struct{}{}}}
+		log: log.With().Str("worker", "odoo").Logger()}
 }
 
 // pushItem is one result between fetch and settlement.
@@ -247,7 +245,11 @@ func (p *OdooPusher) Start(ctx context.Context) error {
 	// Slots: each lane may hold a few results queued behind the one it
 	// pushes; more would only wait (and keep their InProgress beats busy).
 	slots := p.cfg.Concurrency * 8
-	p.fetcher = consume.NewFetcher(p.cons, slots, p.log,
+	ccfg := OdooConsumerConfig(p.subjects, p.cfg)
+	reopen := func(ctx context.Context) (jetstream.Consumer, error) {
+		return p.js.CreateOrUpdateConsumer(ctx, p.subjects.StreamResults(), ccfg)
+	}
+	p.fetcher = consume.NewFetcher(p.cons, reopen, slots, p.cfg.AckWait/3, p.log,
 		jetstream.PullMaxMessages(max(2, p.cfg.Concurrency)), jetstream.PullPriorityGroup(odooPriorityGroup))
 	p.lanes = make([]chan *pushItem, p.cfg.Concurrency)
 	for i := range p.lanes {
@@ -255,18 +257,22 @@ func (p *OdooPusher) Start(ctx context.Context) error {
 		p.lanesDone.Add(1)
 		go p.runLane(workCtx, p.lanes[i])
 	}
-	p.beatDone = make(chan struct{})
-	go p.heartbeat(workCtx)
 	p.fetchDone = make(chan struct{})
 	go func() {
 		defer close(p.fetchDone)
-		if err := p.fetch(fetchCtx); err != nil {
-			p.log.Error().Err(err).Msg("fetching stopped")
-		}
+		p.fetch(fetchCtx, workCtx)
 	}()
 	p.log.Info().Int("lanes", p.cfg.Concurrency).Str("model", p.cfg.Model).Str("method", p.cfg.Method).
 		Msg("pushing order results to Odoo")
 	return nil
+}
+
+// Ready reports a pull that has not worked for a while (/readyz).
+func (p *OdooPusher) Ready() error {
+	if p.fetcher == nil {
+		return nil
+	}
+	return p.fetcher.Status().NotConsumingFor(streams.OdooConsumer, notConsumingGrace)
 }
 
 // Stop stops fetching, lets the pushes in flight and queued finish for up
@@ -296,7 +302,6 @@ func (p *OdooPusher) stop() {
 		<-done
 	}
 	p.stopWork()
-	<-p.beatDone
 	p.unpin()
 }
 
@@ -330,9 +335,9 @@ func (p *OdooPusher) unpin() {
 
 // fetch pulls results while a slot is free, with the consumer's priority
 // group, and routes each to its lane.
-func (p *OdooPusher) fetch(ctx context.Context) error {
+func (p *OdooPusher) fetch(ctx, workCtx context.Context) {
 	var last time.Time
-	return p.fetcher.Run(ctx, func(msg jetstream.Msg) {
+	p.fetcher.Run(ctx, workCtx, func(msg jetstream.Msg) {
 		// After a silence as long as PinnedTTL another process may have
 		// held the pin and changed the holds: read them again before
 		// routing anything.
@@ -353,7 +358,6 @@ func (p *OdooPusher) route(msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		it.seq, it.deliver = md.Sequence.Stream, md.NumDelivered
 	}
-	p.held.add(msg)
 	if pin := msg.Headers().Get(pinHeader); pin != "" {
 		p.pinID.Store(pin)
 	}
@@ -510,8 +514,7 @@ func (p *OdooPusher) settle(it *pushItem, outcome string, err error) {
 	}
 	p.metrics.OdooPushes.WithLabelValues(outcome).Inc()
 	p.logItem(it).Str("outcome", outcome).Msg("result settled")
-	p.held.remove(it.msg)
-	p.fetcher.Release()
+	p.fetcher.Release(it.msg)
 }
 
 func (p *OdooPusher) logItem(it *pushItem) *zerolog.Event {
@@ -523,24 +526,6 @@ func (p *OdooPusher) warnItem(it *pushItem) *zerolog.Event { return p.itemFields
 
 func (p *OdooPusher) itemFields(e *zerolog.Event, it *pushItem) *zerolog.Event {
 	return e.Str("event_id", it.eventID).Str("order_id", it.orderID).Uint64("stream_seq", it.seq).Uint64("delivery", it.deliver)
-}
-
-// heartbeat keeps the results the pusher holds (queued in a lane or being
-// pushed) from being redelivered while Odoo is slow.
-func (p *OdooPusher) heartbeat(ctx context.Context) {
-	defer close(p.beatDone)
-	t := time.NewTicker(p.cfg.AckWait / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for _, m := range p.held.list() {
-				_ = m.InProgress()
-			}
-		}
-	}
 }
 
 // odooResponse is what a dead letter says: Odoo's JSON-RPC error with the
@@ -569,34 +554,6 @@ func odooResponse(err error) string {
 		return err.Error()
 	}
 	return string(b)
-}
-
-// heldMsgs is the set of messages the pusher holds.
-type heldMsgs struct {
-	mu sync.Mutex
-	m  map[jetstream.Msg]struct{}
-}
-
-func (h *heldMsgs) add(m jetstream.Msg) {
-	h.mu.Lock()
-	h.m[m] = struct{}{}
-	h.mu.Unlock()
-}
-
-func (h *heldMsgs) remove(m jetstream.Msg) {
-	h.mu.Lock()
-	delete(h.m, m)
-	h.mu.Unlock()
-}
-
-func (h *heldMsgs) list() []jetstream.Msg {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]jetstream.Msg, 0, len(h.m))
-	for m := range h.m {
-		out = append(out, m)
-	}
-	return out
 }
 
 // orderHolds remembers, per order key, the stream sequences of results

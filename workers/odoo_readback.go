@@ -136,26 +136,35 @@ func (w *OdooReadback) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("odoo read-back: consumer: %w", err)
 	}
-	w.fetcher = consume.NewFetcher(cons, w.cfg.Concurrency, w.log, jetstream.PullMaxMessages(w.cfg.Concurrency))
+	ccfg := streams.OdooReadbackConsumerConfig(w.subjects, w.cfg.AckWait, w.cfg.Concurrency*64)
+	reopen := func(ctx context.Context) (jetstream.Consumer, error) {
+		return w.js.CreateOrUpdateConsumer(ctx, w.subjects.StreamOdooOrders(), ccfg)
+	}
+	w.fetcher = consume.NewFetcher(cons, reopen, w.cfg.Concurrency, w.cfg.AckWait/3, w.log, jetstream.PullMaxMessages(w.cfg.Concurrency))
 	fetchCtx, stopFetch := context.WithCancel(ctx)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	w.stopFetch, w.stopWork = stopFetch, stopWork
 	w.fetchDone = make(chan struct{})
 	go func() {
 		defer close(w.fetchDone)
-		err := w.fetcher.Run(fetchCtx, func(msg jetstream.Msg) {
+		w.fetcher.Run(fetchCtx, workCtx, func(msg jetstream.Msg) {
 			w.inFlight.Add(1)
 			go func() {
 				defer w.inFlight.Done()
-				defer w.fetcher.Release()
+				defer w.fetcher.Release(msg)
 				w.handle(workCtx, msg)
 			}()
 		})
-		if err != nil {
-			w.log.Error().Err(err).Msg("read-back stopped")
-		}
 	}()
 	return nil
+}
+
+// Ready reports a pull that has not worked for a while (/readyz).
+func (w *OdooReadback) Ready() error {
+	if w.fetcher == nil {
+		return nil
+	}
+	return w.fetcher.Status().NotConsumingFor("odoo read-back", notConsumingGrace)
 }
 
 // Stop stops fetching, lets read-backs in flight finish for SoftStop, then

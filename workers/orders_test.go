@@ -216,7 +216,9 @@ func TestTwoWorkersNeverProcessOneCustomerConcurrently(t *testing.T) {
 	b.startRelay(OutboxRelayHooks{})
 	b.waitShared(n0, n1)
 
-	const n, customers = 300, 5
+	// Enough customers that both processes own some of their partitions
+	// (which process owns what depends on the process ids).
+	const n, customers = 320, 40
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("two-%d", i)
@@ -327,7 +329,7 @@ func TestOrdersBulkFailureFallsBackToOneEventAtATime(t *testing.T) {
 func TestRelayPublishesTheOutboxWhenStopping(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	r := NewOutboxRelay(b.pool, b.js, b.metrics, b.log)
+	r := NewOutboxRelay(b.pool, b.js, b.subjects, b.metrics, b.log)
 	r.PollInterval = time.Hour
 	r.Start(b.ctx)
 	t.Cleanup(r.Stop)

@@ -11,8 +11,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/pglisten"
+	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
@@ -48,6 +50,8 @@ type OutboxRelayHooks struct {
 type OutboxRelay struct {
 	pool    *pgxpool.Pool
 	js      jetstream.JetStream
+	nc      *nats.Conn
+	dl      *consume.DeadLetterer
 	metrics *metrics.Metrics
 	log     zerolog.Logger
 	Hooks   OutboxRelayHooks
@@ -63,8 +67,8 @@ type OutboxRelay struct {
 }
 
 // NewOutboxRelay returns a relay; call Start.
-func NewOutboxRelay(pool *pgxpool.Pool, js jetstream.JetStream, m *metrics.Metrics, log zerolog.Logger) *OutboxRelay {
-	return &OutboxRelay{pool: pool, js: js, metrics: m, log: log.With().Str("worker", "outbox").Logger(),
+func NewOutboxRelay(pool *pgxpool.Pool, js jetstream.JetStream, subjects events.Subjects, m *metrics.Metrics, log zerolog.Logger) *OutboxRelay {
+	return &OutboxRelay{pool: pool, js: js, nc: js.Conn(), dl: consume.NewDeadLetterer(js, subjects), metrics: m, log: log.With().Str("worker", "outbox").Logger(),
 		ChunkSize: 1000, PollInterval: time.Second, DeleteDelay: 20 * time.Millisecond}
 }
 
@@ -144,6 +148,9 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 			}
 		}
 	}()
+	var failing int
+	var retry time.Duration
+	var lastLog time.Time
 	for {
 		var deleteDue <-chan time.Time
 		if len(r.published) > 0 {
@@ -168,8 +175,25 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 		case <-deleteDue:
 		}
 		if err := r.drain(lctx); err != nil && lctx.Err() == nil {
-			r.log.Error().Err(err).Msg("publish outbox")
+			// PostgreSQL or NATS is not answering: wait (growing to 2 s)
+			// instead of trying again at the next wake-up, milliseconds
+			// away under load; say so once, then every 30 s.
+			failing++
+			if failing == 1 || time.Since(lastLog) > 30*time.Second {
+				r.log.Error().Err(err).Int("failures", failing).Msg("publish outbox; retrying")
+				lastLog = time.Now()
+			}
+			retry = min(max(2*retry, 50*time.Millisecond), 2*time.Second)
+			select {
+			case <-lctx.Done():
+			case <-time.After(retry):
+			}
+			continue
 		}
+		if failing > 0 {
+			r.log.Info().Int("failures", failing).Msg("outbox publishing again")
+		}
+		failing, retry = 0, 0
 	}
 }
 
@@ -204,6 +228,15 @@ func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
 	for i, row := range rows {
 		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.EventID))
+		if errors.Is(err, nats.ErrMaxPayload) {
+			// It can never be published: left first in the outbox it would
+			// stop every result behind it. Dead-letter it and go on.
+			if derr := r.deadLetterRow(ctx, row); derr != nil {
+				return 0, r.settleChunk(ctx, rows[:i], futures[:i], derr)
+			}
+			futures[i] = nil
+			continue
+		}
 		if err != nil {
 			return 0, r.settleChunk(ctx, rows[:i], futures[:i], fmt.Errorf("publish %s: %w", row.EventID, err))
 		}
@@ -219,8 +252,20 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 	acked := make([]int64, 0, len(rows))
 	var ids []string // for the test hook
 	var firstErr error
-	timeout := time.After(10 * time.Second)
+	// One deadline for the whole chunk: a lost acknowledgement (a stream
+	// leader change) fails the chunk instead of waiting for ever. The
+	// context's Done channel stays closed once the deadline passed, so
+	// every later future sees it too.
+	wait, cancel := context.WithTimeout(ctx, ackDeadline)
+	defer cancel()
+	timeout := wait.Done()
 	for i, f := range futures {
+		if f == nil { // dead-lettered instead of published
+			if firstErr == nil {
+				acked = append(acked, rows[i].ID)
+			}
+			continue
+		}
 		select {
 		case <-f.Ok():
 			if firstErr == nil {
@@ -234,11 +279,12 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 				firstErr = fmt.Errorf("publish %s: %w", rows[i].EventID, err)
 			}
 		case <-timeout:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			if firstErr == nil {
 				firstErr = errors.New("timed out waiting for JetStream acknowledgements")
 			}
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 	if len(acked) > 0 {
@@ -252,6 +298,39 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 	}
 	return errors.Join(pubErr, firstErr)
 }
+
+// deadLetterRow sends a result too large for a NATS message to the
+// dead-letter stream: with its bytes when they fit there, else with none
+// (the order's result is also stored in processed_orders, and a replay
+// computes it again).
+func (r *OutboxRelay) deadLetterRow(ctx context.Context, row ledger.OutboxRow) error {
+	l := consume.Letter{Subject: row.Subject, Data: row.Payload, Code: events.DLQResultTooLarge,
+		Message: fmt.Sprintf("result %s is %d bytes, more than the NATS server's max_payload of %d", row.EventID, len(row.Payload), r.maxPayload()),
+		Header:  nats.Header{jetstream.MsgIDHeader: []string{"dlq:" + row.EventID}}}
+	if len(row.Payload)+16<<10 > int(r.maxPayload()) {
+		l.Data = nil
+		l.Header.Set(HeaderBodyOmitted, fmt.Sprintf("%d bytes", len(row.Payload)))
+	}
+	if err := r.dl.Send(ctx, l); err != nil {
+		return err
+	}
+	r.metrics.DeadLetters.WithLabelValues(events.DLQResultTooLarge).Inc()
+	r.log.Error().Str("event_id", row.EventID).Int("bytes", len(row.Payload)).Msg("result too large to publish; dead-lettered")
+	return nil
+}
+
+// HeaderBodyOmitted marks a dead letter whose body could not be kept.
+const HeaderBodyOmitted = "Promo-Body-Omitted"
+
+func (r *OutboxRelay) maxPayload() int64 {
+	if r.nc == nil {
+		return 1 << 20
+	}
+	return r.nc.MaxPayload()
+}
+
+// ackDeadline bounds the wait for the acknowledgements of one chunk.
+const ackDeadline = 10 * time.Second
 
 func (r *OutboxRelay) updateBacklog(ctx context.Context) error {
 	if time.Since(r.backlogAt) < backlogEvery {

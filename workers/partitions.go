@@ -346,10 +346,7 @@ func (p *Partitions) Ready() error {
 	defer p.mu.Unlock()
 	var errs []error
 	for name, r := range p.running {
-		st := r.puller.Status()
-		if !st.Consuming && !st.Since.IsZero() && time.Since(st.Since) > notConsumingGrace {
-			errs = append(errs, fmt.Errorf("consumer %s not consuming since %s", name, st.Since.UTC().Format(time.RFC3339)))
-		}
+		errs = append(errs, r.puller.Status().NotConsumingFor(name, notConsumingGrace))
 	}
 	return errors.Join(errs...)
 }

@@ -155,7 +155,7 @@ func (b *bundle) waitShared(nodes ...*node) {
 
 // startRelay starts an outbox relay.
 func (b *bundle) startRelay(hooks OutboxRelayHooks) *OutboxRelay {
-	r := NewOutboxRelay(b.pool, b.js, b.metrics, b.log)
+	r := NewOutboxRelay(b.pool, b.js, b.subjects, b.metrics, b.log)
 	r.Hooks = hooks
 	r.PollInterval = 200 * time.Millisecond
 	r.Start(b.ctx)

@@ -51,6 +51,15 @@ type PullStatus struct {
 	Err       error     // why it is not consuming
 }
 
+// NotConsumingFor reports an error when the pull has not been working for
+// longer than grace (nil while it works, or a moment after a restart).
+func (s PullStatus) NotConsumingFor(name string, grace time.Duration) error {
+	if s.Consuming || s.Since.IsZero() || time.Since(s.Since) <= grace {
+		return nil
+	}
+	return fmt.Errorf("consumer %s not consuming since %s", name, s.Since.UTC().Format(time.RFC3339))
+}
+
 // Status returns the puller's state.
 func (p *Puller) Status() PullStatus {
 	p.mu.Lock()

@@ -62,15 +62,17 @@ type Engine struct {
 	Jobs       *workers.JobsScheduler
 	Quote      *workers.QuoteService
 
-	http     *http.Server
-	httpLn   net.Listener
-	stops    []func()
-	odoo     *odoo.Client // nil without PROMO_ODOO_URL; shared by the API and the pusher (one login)
-	odooErr  error
-	odooMade bool
-	cancel   context.CancelFunc
-	stopped  chan struct{}
-	httpDone chan struct{}
+	// readyChecks report workers that should consume and do not.
+	readyChecks []func() error
+	http        *http.Server
+	httpLn      net.Listener
+	stops       []func()
+	odoo        *odoo.Client // nil without PROMO_ODOO_URL; shared by the API and the pusher (one login)
+	odooErr     error
+	odooMade    bool
+	cancel      context.CancelFunc
+	stopped     chan struct{}
+	httpDone    chan struct{}
 }
 
 // Connect opens NATS and Postgres for cfg, the pieces every command needs.
@@ -218,7 +220,7 @@ func (e *Engine) start(ctx context.Context) error {
 		}
 	}
 	if e.has(config.WorkerOutbox) {
-		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Metrics, e.log)
+		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Subjects, e.Metrics, e.log)
 		e.Relay.Start(ctx)
 		e.stops = append(e.stops, e.Relay.Stop)
 	}
@@ -280,6 +282,11 @@ func (e *Engine) Ready(ctx context.Context) error {
 	}
 	if e.Partitions != nil {
 		if err := e.Partitions.Ready(); err != nil {
+			return err
+		}
+	}
+	for _, check := range e.readyChecks {
+		if err := check(); err != nil {
 			return err
 		}
 	}

@@ -74,13 +74,16 @@ func (e *Engine) startOdoo(ctx context.Context, dl *consume.DeadLetterer) error 
 		return fmt.Errorf("odoo pusher: %w", err)
 	}
 	e.stops = append(e.stops, p.Stop)
+	e.readyChecks = append(e.readyChecks, p.Ready)
 	return e.startOdooIntake(ctx, client, dl)
 }
 
 // startOdooIntake starts the read-back of recorded Odoo orders and the
 // reconciler (docs/ODOO.md, "Nothing lost").
 func (e *Engine) startOdooIntake(ctx context.Context, client *odoo.Client, dl *consume.DeadLetterer) error {
-	op := ops.New(e.JS, nil, e.Subjects, e.log)
+	// With the pool, a return read back from Odoo is keyed by its sale's
+	// customer (internal/keying).
+	op := ops.New(e.JS, e.Pool, e.Subjects, e.log)
 	rb := workers.NewOdooReadback(workers.OdooReadbackConfig{
 		Concurrency: e.cfg.OdooConcurrency,
 		MaxWait:     e.cfg.OdooReadbackMaxWait,
@@ -89,6 +92,7 @@ func (e *Engine) startOdooIntake(ctx context.Context, client *odoo.Client, dl *c
 		return fmt.Errorf("odoo read-back: %w", err)
 	}
 	e.stops = append(e.stops, rb.Stop)
+	e.readyChecks = append(e.readyChecks, rb.Ready)
 	if e.cfg.OdooReconcileInterval <= 0 {
 		e.log.Info().Msg("PROMO_ODOO_RECONCILE_INTERVAL is 0: no Odoo reconciler")
 		return nil
