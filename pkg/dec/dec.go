@@ -67,12 +67,37 @@ func FromAPD(a *apd.Decimal) Decimal {
 	return x
 }
 
+// Bounds of the text Parse reads. Every decimal promoengine accepts has at
+// most 15 integer and 10 fractional digits (SPEC §1.4), which takes 27
+// characters; the bounds leave room for exponent notation and leading zeros
+// while keeping the arithmetic of parsing trivially small.
+const (
+	// MaxText is the longest text Parse reads.
+	MaxText = 64
+	// MaxExponentDigits is the most significant digits of an exponent
+	// (1e99 is read, 1e100 is not).
+	MaxExponentDigits = 2
+)
+
+// ErrTooLarge reports a number whose text is longer than MaxText or whose
+// exponent has more than MaxExponentDigits digits. It matches ErrSyntax
+// too (errors.Is), since such a number is not one promoengine reads.
+var ErrTooLarge = fmt.Errorf("%w: too long or too large an exponent", ErrSyntax)
+
 // Parse reads a finite decimal such as "12", "-0.5" or "1.25e3". NaN,
-// infinities, empty strings and surrounding spaces are refused.
+// infinities, empty strings and surrounding spaces are refused, and so is
+// any text longer than MaxText or with an exponent of more than
+// MaxExponentDigits digits, before any big-number arithmetic: a JSON number
+// 1e999999 or a million digits costs a scan of its text, not seconds of
+// CPU. Negative zero ("-0", "-0.00") is read as zero: it is the same amount,
+// and printed it would be a surprise ("-0" in a result line).
 func Parse(s string) (Decimal, error) {
 	var x Decimal
 	if s == "" || strings.TrimSpace(s) != s {
 		return x, fmt.Errorf("%w: %q", ErrSyntax, s)
+	}
+	if tooLarge(s) {
+		return x, ErrTooLarge
 	}
 	if _, _, err := x.d.SetString(s); err != nil {
 		return x, fmt.Errorf("%w: %q", ErrSyntax, s)
@@ -80,7 +105,34 @@ func Parse(s string) (Decimal, error) {
 	if x.d.Form != apd.Finite {
 		return Decimal{}, fmt.Errorf("%w: %q", ErrSyntax, s)
 	}
+	if x.d.IsZero() {
+		x.d.Negative = false
+	}
 	return x, nil
+}
+
+// CheckText returns ErrTooLarge for text Parse would refuse as too long or
+// with too large an exponent, looking at the text only; nil otherwise
+// (which does not mean the text is a number).
+func CheckText(s string) error {
+	if tooLarge(s) {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+// tooLarge reports text over MaxText bytes or with an exponent of more than
+// MaxExponentDigits significant digits, by looking at the text only.
+func tooLarge(s string) bool {
+	if len(s) > MaxText {
+		return true
+	}
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return false
+	}
+	exp := strings.TrimLeft(strings.TrimLeft(s[i+1:], "+-"), "0")
+	return len(exp) > MaxExponentDigits
 }
 
 // MustParse is Parse for constants in code and tests; it panics on bad text.
@@ -99,8 +151,14 @@ func (x Decimal) APD() *apd.Decimal {
 	return &a
 }
 
-// String renders the value in plain notation (never exponent form).
-func (x Decimal) String() string { return x.d.Text('f') }
+// String renders the value in plain notation (never exponent form). A zero
+// never shows a sign, however it was computed.
+func (x Decimal) String() string {
+	if x.d.IsZero() && x.d.Negative {
+		x.d.Negative = false
+	}
+	return x.d.Text('f')
+}
 
 // Fixed renders the value rounded half up to exactly places decimals, e.g.
 // Fixed(2) of 5 is "5.00". This is how amounts go on the wire.
