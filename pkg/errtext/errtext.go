@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -128,3 +129,35 @@ func Strings(items []string, sep string) string {
 
 // More is the text of the last entry of a cut list: "and 980 more".
 func More(n int) string { return "and " + strconv.Itoa(n) + " more" }
+
+// Header returns s as a header value (a NATS or HTTP header, one log
+// field): control characters (CR, LF, NUL…) written as Go escapes, so that
+// untrusted text can neither end the line nor hide in it, and the result
+// cut to at most max bytes on a UTF-8 boundary.
+func Header(s string, max int) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for i := 0; i < len(s) && b.Len() <= max; {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			case unicode.IsControl(r):
+				q := strconv.QuoteRune(r)
+				b.WriteString(q[1 : len(q)-1])
+			default:
+				b.WriteString(s[i : i+size])
+			}
+			i += size
+		}
+		s = b.String()
+	}
+	return Clip(s, max)
+}

@@ -78,3 +78,13 @@ func TestSchemasBoundAndJoin(t *testing.T) {
 	require.Less(t, len(j), 3*(256+errtext.MaxMessage+4)+20)
 	require.Equal(t, 1000, len(vs), "Bound does not change its argument")
 }
+
+func TestHeaderCannotEndTheLine(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "plain é", errtext.Header("plain é", 100))
+	require.Equal(t, `a\r\nNats-Rollup: all\x00\xff`, errtext.Header("a\r\nNats-Rollup: all\x00\xff", 100))
+	h := errtext.Header(strings.Repeat("\n", 10_000), 4000)
+	require.LessOrEqual(t, len(h), 4000)
+	require.NotContains(t, h, "\n")
+	require.True(t, utf8.ValidString(errtext.Header(strings.Repeat("é", 3000), 4000)))
+}
