@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/errtext"
@@ -32,14 +31,9 @@ func (r *docReader) text(p string, v any) string {
 		return ""
 	}
 	if err := CheckID(s); err != nil {
-		r.add(p, "%v", errorText(err))
+		r.add(p, "%v", err)
 	}
 	return s
-}
-
-// errorText is a CheckID error without its package prefix.
-func errorText(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrBadIDText.Error()+": ")
 }
 
 func (r *docReader) str(v any) string {
@@ -56,7 +50,7 @@ func (r *docReader) id(p string, v any) ID {
 	switch x := v.(type) {
 	case string:
 		if err := CheckID(x); err != nil {
-			r.add(p, "%v", errorText(err))
+			r.add(p, "%v", err)
 		}
 		return ID(x)
 	case json.Number:

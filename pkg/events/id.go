@@ -25,26 +25,34 @@ const (
 
 var (
 	errBadID = errors.New("must be a non-empty string or an integer")
-	// ErrBadIDText is matched by CheckID's refusals.
+	// ErrBadIDText is matched (errors.Is) by CheckID's refusals.
 	ErrBadIDText = errors.New("events: bad id")
 )
+
+// badIDError is a CheckID refusal; its text is the reason alone, ready to
+// be a violation's message.
+type badIDError struct{ reason string }
+
+func (e *badIDError) Error() string        { return e.reason }
+func (e *badIDError) Is(target error) bool { return target == ErrBadIDText }
 
 // CheckID reports whether s may be an id: 1 to MaxIDLength characters of
 // valid UTF-8 without control characters (NUL, newlines, DEL, C1 codes).
 // Such an id can be stored in PostgreSQL text and put in a NATS header as
-// it is. The error does not quote s.
+// it is. The error says why in a few words and does not quote s.
 func CheckID(s string) error {
+	bad := func(format string, args ...any) error { return &badIDError{reason: fmt.Sprintf(format, args...)} }
 	switch {
 	case s == "":
-		return fmt.Errorf("%w: must not be empty", ErrBadIDText)
+		return bad("must not be empty")
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: must be valid UTF-8", ErrBadIDText)
+		return bad("must be valid UTF-8")
 	case utf8.RuneCountInString(s) > MaxIDLength:
-		return fmt.Errorf("%w: must be at most %d characters, got %d", ErrBadIDText, MaxIDLength, utf8.RuneCountInString(s))
+		return bad("must be at most %d characters, got %d", MaxIDLength, utf8.RuneCountInString(s))
 	}
 	for i, r := range s {
 		if unicode.IsControl(r) {
-			return fmt.Errorf("%w: must not contain control characters (%U at byte %d)", ErrBadIDText, r, i)
+			return bad("must not contain control characters (%U at byte %d)", r, i)
 		}
 	}
 	return nil
