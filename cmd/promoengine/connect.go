@@ -27,7 +27,7 @@ func openPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
 	}
 	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+		return nil, config.DatabaseURLError(cfg.DatabaseURL)
 	}
 	pcfg.MaxConns = 4
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
@@ -69,7 +69,7 @@ func openNATS(c *cli) (*nats.Conn, jetstream.JetStream, *config.Config, events.S
 	}
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
-		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
+		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", config.MaskURL(cfg.NATSURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
