@@ -162,3 +162,11 @@ func RetryAfter(err error) time.Duration {
 	}
 	return 0
 }
+
+// scrubbedSnippet is the beginning of an answer's body for an error
+// message, with the API key removed from the whole body before it is cut:
+// cut first, a key that straddles the cut would not be found, and its
+// prefix would reach logs and dead letters.
+func (c *Client) scrubbedSnippet(body []byte) string {
+	return snippet([]byte(c.scrub(string(body))))
+}
