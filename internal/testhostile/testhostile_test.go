@@ -1,6 +1,7 @@
 package testhostile_test
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -18,7 +19,9 @@ func TestCorpusLoadsAndExpands(t *testing.T) {
 		byName[it.Name] = it
 		require.NotEmpty(t, it.What, it.Name)
 	}
-	require.Len(t, byName["id-million-digits"].Order, 999_000+len(`{"id":"1","currency":"IDR","customer_id":1,"lines":[{"id":"1","product_id":"p","qty":"1","unit_price":"1000"}]}`))
+	million := string(byName["id-million-digits"].Order)
+	require.Equal(t, 999_000+len(`{"id":"hostile-t-id-million-digits","currency":"IDR","customer_id":1,"lines":[{"id":"1","product_id":"p","qty":"1","unit_price":"1000"}]}`), len(million))
+	require.True(t, strings.HasPrefix(million, `{"id":"hostile-t-id-million-digits","currency":"IDR","customer_id":1000`))
 	require.False(t, utf8.Valid(byName["id-invalid-utf8"].Order))
 	require.Contains(t, string(byName["id-nul"].Order), `"c\u0000hostile-t-id-nul"`)
 	require.False(t, byName["body-2mib"].NATS)
