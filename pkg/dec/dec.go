@@ -64,6 +64,7 @@ func FromInt(i int64) Decimal {
 func FromAPD(a *apd.Decimal) Decimal {
 	var x Decimal
 	x.d.Set(a)
+	x.unsign()
 	return x
 }
 
@@ -105,9 +106,7 @@ func Parse(s string) (Decimal, error) {
 	if x.d.Form != apd.Finite {
 		return Decimal{}, fmt.Errorf("%w: %q", ErrSyntax, s)
 	}
-	if x.d.IsZero() {
-		x.d.Negative = false
-	}
+	x.unsign()
 	return x, nil
 }
 
@@ -152,12 +151,17 @@ func (x Decimal) APD() *apd.Decimal {
 }
 
 // String renders the value in plain notation (never exponent form). A zero
-// never shows a sign, however it was computed.
-func (x Decimal) String() string {
-	if x.d.IsZero() && x.d.Negative {
+// never shows a sign: no Decimal holds a negative zero (see unsign).
+func (x Decimal) String() string { return x.d.Text('f') }
+
+// unsign turns a negative zero into zero. apd keeps the sign of a zero
+// result (0 × -5 is -0, -0.001 rounded is -0.00); every constructor and
+// operation here calls it, so that a zero prints "0", never "-0", and
+// String stays small enough to inline.
+func (x *Decimal) unsign() {
+	if x.d.Negative && x.d.Coeff.Sign() == 0 {
 		x.d.Negative = false
 	}
-	return x.d.Text('f')
 }
 
 // Fixed renders the value rounded half up to exactly places decimals, e.g.
@@ -170,7 +174,7 @@ func (x Decimal) Cmp(y Decimal) int { return x.d.Cmp(&y.d) }
 // IsZero, Sign and the comparison helpers read naturally in rules code.
 func (x Decimal) IsZero() bool             { return x.d.IsZero() }
 func (x Decimal) Sign() int                { return x.d.Sign() }
-func (x Decimal) Neg() Decimal             { var z Decimal; z.d.Neg(&x.d); return z }
+func (x Decimal) Neg() Decimal             { var z Decimal; z.d.Neg(&x.d); z.unsign(); return z }
 func (x Decimal) Equal(y Decimal) bool     { return x.Cmp(y) == 0 }
 func (x Decimal) Less(y Decimal) bool      { return x.Cmp(y) < 0 }
 func (x Decimal) LessEq(y Decimal) bool    { return x.Cmp(y) <= 0 }
@@ -209,13 +213,13 @@ func must(c apd.Condition, err error) {
 }
 
 // Add returns x + y.
-func Add(x, y Decimal) Decimal { var z Decimal; must(ctx.Add(&z.d, &x.d, &y.d)); return z }
+func Add(x, y Decimal) Decimal { var z Decimal; must(ctx.Add(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Sub returns x - y.
-func Sub(x, y Decimal) Decimal { var z Decimal; must(ctx.Sub(&z.d, &x.d, &y.d)); return z }
+func Sub(x, y Decimal) Decimal { var z Decimal; must(ctx.Sub(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Mul returns x × y.
-func Mul(x, y Decimal) Decimal { var z Decimal; must(ctx.Mul(&z.d, &x.d, &y.d)); return z }
+func Mul(x, y Decimal) Decimal { var z Decimal; must(ctx.Mul(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Quo returns x / y to 34 significant digits. y must not be zero.
 func Quo(x, y Decimal) Decimal {
@@ -230,6 +234,7 @@ func Quo(x, y Decimal) Decimal {
 	// 5/2 is 2.5, not 2.500…0 with 34 digits: drop the trailing zeros the
 	// division pads with, so a quotient prints and compares as written.
 	z.d.Reduce(&z.d)
+	z.unsign()
 	return z
 }
 
@@ -276,6 +281,7 @@ func (x Decimal) quantize(places int32, mode apd.Rounder) Decimal {
 	if err != nil && cond&^apd.Inexact&^apd.Rounded != 0 {
 		must(cond, err)
 	}
+	z.unsign()
 	return z
 }
 
