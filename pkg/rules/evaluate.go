@@ -322,7 +322,7 @@ func (e *evaluation) conditionFailed(p *Program) string {
 	matches := e.sets.filter(w.Products, e.in.Order.Lines)
 	for i := range e.lines {
 		l := &e.lines[i]
-		q := matches(i)
+		q := matches.at(i)
 		e.qualifying[i] = q
 		if q {
 			matched = true
@@ -461,7 +461,7 @@ func (e *evaluation) buyGetWeights(bg *BuyGet) string {
 	inPool := func(i int) bool { return e.qualifying[i] }
 	per := bg.Buy + bg.Get
 	if bg.Products != nil {
-		inPool = e.sets.filter(bg.Products, e.in.Order.Lines)
+		inPool = e.sets.filter(bg.Products, e.in.Order.Lines).at
 		per = bg.Buy
 	}
 	sets := bought / per

@@ -158,7 +158,7 @@ func checkIndex(t *testing.T, c *Catalog, lines []events.Line) {
 		for _, f := range []*ProductFilter{p.When.Products, p.Reward.bgProducts()} {
 			match := sets.filter(f, lines)
 			for i := range lines {
-				if match(i) != f.Matches(&lines[i]) {
+				if match.at(i) != f.Matches(&lines[i]) {
 					t.Fatalf("program %s, line %d: the index and Matches disagree", p.ID, i)
 				}
 			}

@@ -166,7 +166,7 @@ func TestProductIndexAgreesWithMatches(t *testing.T) {
 			for _, f := range []*ProductFilter{p.When.Products, p.Reward.bgProducts()} {
 				match := sets.filter(f, lines)
 				for i := range lines {
-					if got, want := match(i), f.Matches(&lines[i]); got != want {
+					if got, want := match.at(i), f.Matches(&lines[i]); got != want {
 						t.Fatalf("round %d, program %s, line %d: index says %v, Matches %v", round, p.ID, i, got, want)
 					}
 				}
@@ -176,7 +176,7 @@ func TestProductIndexAgreesWithMatches(t *testing.T) {
 		stray := &ProductFilter{Categories: []string{"c1"}}
 		match := sets.filter(stray, lines)
 		for i := range lines {
-			if match(i) != stray.Matches(&lines[i]) {
+			if match.at(i) != stray.Matches(&lines[i]) {
 				t.Fatalf("round %d: an unknown filter answers differently", round)
 			}
 		}

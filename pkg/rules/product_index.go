@@ -135,23 +135,37 @@ func (x *productIndex) or(set []uint64, p *posting) {
 	}
 }
 
-// filterMatch answers whether line i matches one filter.
-type filterMatch func(i int) bool
+// filterMatch answers whether a line matches one filter: every line for a
+// nil filter, a bit test for an indexed one, and the filter's own Matches
+// for one the index does not know (a catalog changed by hand after it was
+// indexed). A value, not a closure: evaluation asks for one per program.
+type filterMatch struct {
+	s     *lineSets
+	f     *ProductFilter
+	lines []events.Line
+	word  int
+	bit   uint64
+	known bool
+}
 
-// filter returns the test of one filter over the order's lines: every line
-// for a nil filter, a bit test for an indexed one, and the filter's own
-// Matches for one the index does not know (a catalog changed by hand after
-// it was indexed).
 func (s *lineSets) filter(f *ProductFilter, lines []events.Line) filterMatch {
-	if f == nil {
-		return func(int) bool { return true }
+	m := filterMatch{s: s, f: f, lines: lines}
+	if f != nil {
+		n, ok := s.number(f)
+		m.known, m.word, m.bit = ok, n/64, uint64(1)<<(n%64)
 	}
-	n, ok := s.number(f)
-	if !ok {
-		return func(i int) bool { return f.Matches(&lines[i]) }
+	return m
+}
+
+// at reports whether line i matches.
+func (m filterMatch) at(i int) bool {
+	switch {
+	case m.f == nil:
+		return true
+	case m.known:
+		return m.s.sets[i*m.s.x.words+m.word]&m.bit != 0
 	}
-	w, bit := n/64, uint64(1)<<(n%64)
-	return func(i int) bool { return s.sets[i*s.x.words+w]&bit != 0 }
+	return m.f.Matches(&m.lines[i])
 }
 
 // number finds f's number, looking from where the last one was found:
