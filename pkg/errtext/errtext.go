@@ -131,9 +131,11 @@ func Strings(items []string, sep string) string {
 func More(n int) string { return "and " + strconv.Itoa(n) + " more" }
 
 // Header returns s as a header value (a NATS or HTTP header, one log
-// field): control characters (CR, LF, NUL…) written as Go escapes, so that
-// untrusted text can neither end the line nor hide in it, and the result
-// cut to at most max bytes on a UTF-8 boundary.
+// field): line breaks and tabs become spaces (a multi-line message reads as
+// one line, as net/http writes it), other control characters (NUL, ESC…)
+// and invalid bytes are written as Go escapes, so that untrusted text can
+// neither end the line nor hide in it; the result is cut to at most max
+// bytes on a UTF-8 boundary.
 func Header(s string, max int) string {
 	clean := true
 	for _, r := range s {
@@ -149,6 +151,8 @@ func Header(s string, max int) string {
 			switch {
 			case r == utf8.RuneError && size == 1:
 				fmt.Fprintf(&b, `\x%02x`, s[i])
+			case r == '\r' || r == '\n' || r == '\t':
+				b.WriteByte(' ')
 			case unicode.IsControl(r):
 				q := strconv.QuoteRune(r)
 				b.WriteString(q[1 : len(q)-1])
