@@ -20,6 +20,8 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/promoengine/promoengine/pkg/errtext"
 )
 
 //go:embed *.json
@@ -123,7 +125,7 @@ func Validate(s *jsonschema.Schema, doc any) []Violation {
 	}
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
-		return []Violation{{Message: err.Error()}}
+		return []Violation{{Message: errtext.Clip(err.Error(), errtext.MaxMessage)}}
 	}
 	seen := map[Violation]bool{}
 	var out []Violation
@@ -153,7 +155,7 @@ func collect(e *jsonschema.ValidationError, seen map[Violation]bool, out *[]Viol
 			collect(best, seen, out)
 			return
 		}
-		v := Violation{Pointer: pointer(e.InstanceLocation), Message: e.ErrorKind.LocalizedString(printer)}
+		v := Violation{Pointer: pointer(e.InstanceLocation), Message: errtext.Clip(e.ErrorKind.LocalizedString(printer), errtext.MaxMessage)}
 		if !seen[v] {
 			seen[v] = true
 			*out = append(*out, v)
@@ -225,7 +227,7 @@ func leaf(e *jsonschema.ValidationError) []Violation {
 		return vs
 	case *kind.Pattern:
 		if help, ok := patternHelp[k.Want]; ok {
-			return []Violation{{Pointer: p, Message: fmt.Sprintf("%s, got %q", help, k.Got)}}
+			return []Violation{{Pointer: p, Message: help + ", got " + errtext.Quote(k.Got)}}
 		}
 	case *kind.AdditionalProperties:
 		vs := make([]Violation, len(k.Properties))
@@ -234,7 +236,7 @@ func leaf(e *jsonschema.ValidationError) []Violation {
 		}
 		return vs
 	}
-	return []Violation{{Pointer: p, Message: e.ErrorKind.LocalizedString(printer)}}
+	return []Violation{{Pointer: p, Message: errtext.Clip(e.ErrorKind.LocalizedString(printer), errtext.MaxMessage)}}
 }
 
 func escape(s string) string {

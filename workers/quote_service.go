@@ -11,8 +11,10 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/schemas"
 )
 
 // QuoteService answers the NATS micro service promo.quote (service "promo",
@@ -77,9 +79,9 @@ func (q *QuoteService) handle(ctx context.Context, req micro.Request) {
 		var ie *events.InvalidError
 		details, _ := json.Marshal(map[string]any{"error": err.Error()})
 		if errors.As(err, &ie) {
-			details, _ = json.Marshal(map[string]any{"violations": ie.Violations})
+			details, _ = json.Marshal(map[string]any{"violations": schemas.Bound(ie.Violations)})
 		}
-		_ = req.Error("400", err.Error(), details)
+		_ = req.Error("400", errtext.Header(err.Error(), 4000), details)
 		return
 	}
 	cat := q.catalogs.Current()

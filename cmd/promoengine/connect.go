@@ -46,7 +46,8 @@ func openReadPool(ctx context.Context, c *cli) (*pgxpool.Pool, error) {
 func connectPool(ctx context.Context, url, variable string) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", variable, err)
+		// The driver's parse error may quote the password.
+		return nil, fmt.Errorf("%s: %s is not a PostgreSQL URL or key=value string the driver can read", variable, config.MaskURL(url))
 	}
 	pcfg.MaxConns = 4
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
@@ -93,7 +94,7 @@ func openNATS(c *cli) (*nats.Conn, jetstream.JetStream, *config.Config, events.S
 	opts = append(opts, secure...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
-		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
+		return nil, nil, nil, events.Subjects{}, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", config.MaskURL(cfg.NATSURL), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ func runDev(ctx context.Context, c *cli, args []string) error {
 	fs := newFlags(c, "dev", "dev [--data-dir .data] [--nats-port 4222] [--pg-port 54329] [--catalog FILE]",
 		`  promoengine dev                          # everything embedded; Ctrl-C stops it all
   PROMO_DATABASE_URL=postgres://… promoengine dev   # embedded NATS, your PostgreSQL
+  PROMO_HTTP_ADDR=:8080 promoengine dev    # the API on every interface (default 127.0.0.1:8080)
 
 Then, from another terminal in the same directory:
   promoengine publish -f examples/orders.jsonl
@@ -40,9 +42,7 @@ Then, from another terminal in the same directory:
 	if os.Getenv("PROMO_LOG_FORMAT") == "" {
 		_ = os.Setenv("PROMO_LOG_FORMAT", "console")
 	}
-	if os.Getenv("PROMO_API_KEYS") == "" {
-		_ = os.Setenv("PROMO_API_KEYS", "dev-pos-key:pos,dev-admin-key:admin")
-	}
+	setDevDefaults(c)
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ Then, from another terminal in the same directory:
 			}
 		}()
 		dbURL = cluster.URL("postgres")
-		c.log.Info().Str("url", dbURL).Str("dir", cluster.Dir()).Msg("private PostgreSQL running")
+		c.log.Info().Str("url", config.MaskURL(dbURL)).Str("dir", cluster.Dir()).Msg("private PostgreSQL running")
 	}
 	_ = os.Setenv("PROMO_DATABASE_URL", dbURL)
 	_ = os.Setenv("PROMO_NATS_URL", ns.ClientURL())
@@ -143,6 +143,40 @@ func applyDevCatalog(ctx context.Context, c *cli, dbURL, file string) error {
 	c.log.Info().Int64("catalog_version", v).Int("programs", len(cat.Programs)).Msg("example catalog applied")
 	_ = dbURL
 	return nil
+}
+
+// setDevDefaults sets the dev API keys unless PROMO_API_KEYS is set, and
+// the API's address to the loopback unless PROMO_HTTP_ADDR is set: the dev
+// keys are in the README, so an API reachable from the network with them
+// would be open to anyone there (the embedded NATS and PostgreSQL listen on
+// 127.0.0.1 too).
+func setDevDefaults(c *cli) {
+	devKeys := os.Getenv("PROMO_API_KEYS") == ""
+	if devKeys {
+		_ = os.Setenv("PROMO_API_KEYS", "dev-pos-key:pos,dev-admin-key:admin")
+	}
+	if _, set := os.LookupEnv("PROMO_HTTP_ADDR"); !set {
+		_ = os.Setenv("PROMO_HTTP_ADDR", devHTTPAddr)
+	} else if devKeys && !loopback(os.Getenv("PROMO_HTTP_ADDR")) {
+		c.log.Warn().Str("addr", os.Getenv("PROMO_HTTP_ADDR")).
+			Msg("the API listens beyond this machine with the well-known dev keys: set PROMO_API_KEYS")
+	}
+}
+
+// devHTTPAddr is where `dev` serves the API unless PROMO_HTTP_ADDR is set.
+const devHTTPAddr = "127.0.0.1:8080"
+
+// loopback reports a listen address on the loopback interface only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func removeWorker(names []string, w string) []string {

@@ -145,7 +145,7 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_NATS_URL          NATS server (default nats://127.0.0.1:4222)
   PROMO_NATS_CREDS        NATS credentials file
   PROMO_DATABASE_URL      PostgreSQL URL (required for run and most commands)
-  PROMO_HTTP_ADDR         HTTP API, health and metrics (default :8080; "off" disables)
+  PROMO_HTTP_ADDR         HTTP API, health and metrics (default :8080, dev 127.0.0.1:8080; "off" disables)
   PROMO_ODOO_URL          Odoo base URL; unset: no Odoo pusher
   PROMO_ODOO_DB, PROMO_ODOO_LOGIN, PROMO_ODOO_API_KEY (or PROMO_ODOO_API_KEY_FILE)
   PROMO_ODOO_MODEL        default pos.order
@@ -171,7 +171,8 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_DATABASE_REPLICA_URL  read replica for customer views, quotes and status
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)
   PROMO_LOG_FORMAT        json|console (default json; console on a terminal)
-  PROMO_PPROF             true: Go's profiler under /debug/pprof/ (default false)
+  PROMO_PPROF             true: Go's profiler under /debug/pprof/ on PROMO_PPROF_ADDR (default false)
+  PROMO_PPROF_ADDR        the profiler's own listener (default 127.0.0.1:6060; never the API's)
   PROMO_OIDC_ISSUER       OpenID Connect issuer whose tokens are accepted beside the API keys
   PROMO_OIDC_AUDIENCE     audience the tokens must carry (required with the issuer)
   PROMO_OIDC_ROLES_CLAIM  claim holding promo.pos / promo.admin (default roles)

@@ -105,13 +105,19 @@ func (s *Server) publish(r *http.Request, ev *events.Event, data []byte) (publis
 	return published{EventID: ev.EventID, Type: ev.Type, Subject: subject, StreamSeq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
-// customer answers a customer's balance as of now.
+// customer answers a customer's balance as of now. An id no event could
+// carry (NUL, invalid UTF-8, control characters, over 200 characters) is
+// answered 400 before it reaches PostgreSQL, which would refuse it.
 func (s *Server) customer(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := events.CheckID(id); err != nil {
+		return violations(http.StatusBadRequest, CodeInvalidRequest, "invalid customer id in the path",
+			[]schemas.Violation{{Pointer: "/customer_id", Message: err.Error()}})
+	}
 	cat := s.d.Catalog()
 	if cat == nil {
 		return apiErr(http.StatusServiceUnavailable, CodeNoCatalog, "no catalog applied yet")
 	}
-	id := r.PathValue("id")
 	var v *ledger.CustomerView
 	err := ledger.Read(s.replica(), s.d.Pool, func(db ledger.DB) (err error) {
 		v, err = s.d.Store.Customer(r.Context(), db, id, s.d.Now(), cat)

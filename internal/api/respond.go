@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/schemas"
@@ -94,15 +93,9 @@ func tooLarge(limit int64) *Error {
 	return apiErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the body is over the limit of %d bytes", limit)
 }
 
-// violations builds a validation error.
+// violations builds a validation error. Its size is bounded whatever the
+// input (schemas.Bound): the message names three violations, details at
+// most twenty, each cut to a bounded length, then "and N more".
 func violations(status int, code, message string, vs []schemas.Violation) *Error {
-	parts := make([]string, 0, 3)
-	for i, v := range vs {
-		if i == 3 {
-			parts = append(parts, fmt.Sprintf("and %d more", len(vs)-3))
-			break
-		}
-		parts = append(parts, v.String())
-	}
-	return &Error{Status: status, Code: code, Message: message + ": " + strings.Join(parts, "; "), Details: vs}
+	return &Error{Status: status, Code: code, Message: message + ": " + schemas.Join(vs, 3), Details: schemas.Bound(vs)}
 }

@@ -243,7 +243,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.d.Ready(ctx); err != nil {
-			return apiErr(http.StatusServiceUnavailable, CodeNotReady, "%v", err)
+			// The reason stays in the log: /readyz is unauthenticated, and
+			// a driver's error names hosts, users and databases.
+			s.log.Warn().Err(err).Msg("not ready")
+			return apiErr(http.StatusServiceUnavailable, CodeNotReady, "not ready: NATS or PostgreSQL is not reachable (see the engine's log)")
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

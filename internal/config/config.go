@@ -100,9 +100,13 @@ type Config struct {
 	// SubjectPrefix puts every subject and stream under a prefix (SPEC §2:
 	// "the prefix is configurable"); empty gives the SPEC's names.
 	SubjectPrefix string `envconfig:"SUBJECT_PREFIX"`
-	// PProf serves Go's profiler under /debug/pprof/ on the HTTP address, for
+	// PProf serves Go's profiler under /debug/pprof/ on PProfAddr, for
 	// diagnosing a slow or hungry process in place.
 	PProf bool `envconfig:"PPROF" default:"false"`
+	// PProfAddr is the profiler's own listener, never the API's: profiles
+	// show memory contents and cost CPU, so they are reached from the host
+	// (or through a port-forward) and not from the network the tills use.
+	PProfAddr string `envconfig:"PPROF_ADDR" default:"127.0.0.1:6060"`
 
 	// DuplicateWindow is the JetStream de-duplication window of the streams.
 	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
@@ -179,13 +183,15 @@ func (k *APIKeys) Decode(value string) error {
 		if item == "" {
 			continue
 		}
+		// The messages never quote the item: it holds a key (and a
+		// mistyped separator can put the next key in the "role").
 		key, role, ok := strings.Cut(item, ":")
 		if !ok || key == "" {
 			return fmt.Errorf("item %d is not key:role", i+1)
 		}
 		role, scopeText, scoped := strings.Cut(role, "@")
 		if role != RolePOS && role != RoleAdmin && role != RoleWebhook {
-			return fmt.Errorf("item %d has role %q; want %q, %q or %q", i+1, role, RolePOS, RoleAdmin, RoleWebhook)
+			return fmt.Errorf("item %d has an unknown role; want %q, %q or %q", i+1, RolePOS, RoleAdmin, RoleWebhook)
 		}
 		apiKey := APIKey{Key: Secret(key), Role: role}
 		if scoped {
@@ -218,7 +224,7 @@ func Variables() []string {
 func Load() (*Config, error) {
 	var c Config
 	if err := envconfig.Process(Prefix, &c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("config: %w", valueFree(err))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -226,14 +232,48 @@ func Load() (*Config, error) {
 	return &c, nil
 }
 
-// Validate checks every value and reports all problems at once.
+// valueFree replaces envconfig's parse errors, which quote the whole value
+// ("converting 'k1:pos,…' to type config.APIKeys"), by ones that name the
+// variable and what it should hold. Our own decoders' messages are kept:
+// they never quote a value.
+func valueFree(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if _, own := reflect.PointerTo(fieldType(pe.FieldName)).MethodByName("Decode"); own {
+		return fmt.Errorf("%s: %s (the value is not shown)", pe.KeyName, pe.Err.Error())
+	}
+	want := "a valid " + pe.TypeName
+	switch pe.TypeName {
+	case "int", "int32", "int64":
+		want = "an integer"
+	case "bool":
+		want = "true or false"
+	case "Duration":
+		want = "a duration such as 10s or 2m"
+	}
+	return fmt.Errorf("%s: must be %s (the value is not shown)", pe.KeyName, want)
+}
+
+func fieldType(name string) reflect.Type {
+	if f, ok := reflect.TypeFor[Config]().FieldByName(name); ok {
+		return f.Type
+	}
+	return reflect.TypeFor[string]()
+}
+
+// Validate checks every value and reports all problems at once. A message
+// names the variable and never echoes a value it was given, except numbers
+// and durations the engine has parsed: a value may be a secret pasted into
+// the wrong variable, and a URL carries credentials (shown masked only).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("PROMO_%s: %s", name, fmt.Sprintf(format, args...)))
 	}
 	if _, err := c.WorkerList(); err != nil {
-		bad("WORKERS", "%v", err)
+		bad("WORKERS", "must name some of %s, and nothing else", strings.Join(AllWorkers, ","))
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		bad("BATCH_SIZE", "must be between 1 and 10000, got %d", c.BatchSize)
@@ -253,10 +293,10 @@ func (c *Config) Validate() error {
 	switch c.LogLevel {
 	case "trace", "debug", "info", "warn", "error":
 	default:
-		bad("LOG_LEVEL", "must be one of trace, debug, info, warn, error; got %q", c.LogLevel)
+		bad("LOG_LEVEL", "must be one of trace, debug, info, warn, error")
 	}
 	if c.LogFormat != "json" && c.LogFormat != "console" {
-		bad("LOG_FORMAT", "must be json or console, got %q", c.LogFormat)
+		bad("LOG_FORMAT", "must be json or console")
 	}
 	if c.NATSURL == "" {
 		bad("NATS_URL", "must not be empty")
@@ -269,7 +309,7 @@ func (c *Config) Validate() error {
 	if c.OdooURL != "" {
 		u, err := url.Parse(c.OdooURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("ODOO_URL", "must be an http(s) URL such as https://odoo.example.com, got %q", c.OdooURL)
+			bad("ODOO_URL", "must be an http(s) URL such as https://odoo.example.com, got %s", MaskURL(c.OdooURL))
 		}
 		if c.OdooDB == "" {
 			bad("ODOO_DB", "is required when PROMO_ODOO_URL is set")
@@ -287,7 +327,7 @@ func (c *Config) Validate() error {
 	if c.OdooAPIKeyFile != "" {
 		b, err := os.ReadFile(c.OdooAPIKeyFile)
 		if err != nil {
-			bad("ODOO_API_KEY_FILE", "cannot read: %v", err)
+			bad("ODOO_API_KEY_FILE", "cannot read the file: %v", errors.Unwrap(err))
 		} else {
 			c.OdooAPIKey = Secret(strings.TrimSpace(string(b)))
 		}
@@ -364,23 +404,9 @@ func ParseWorkers(s string) ([]string, error) {
 	return out, nil
 }
 
-// MaskedDatabaseURL hides the password of the database URL for logs.
-func (c *Config) MaskedDatabaseURL() string { return maskURL(c.DatabaseURL) }
-
-// MaskURL hides the password of a URL for logs.
-func MaskURL(raw string) string { return maskURL(raw) }
-
-// maskURL hides the password of a URL for logs.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
-}
+// MaskedDatabaseURL is the database URL or key=value string with every
+// credential hidden (MaskURL), for logs.
+func (c *Config) MaskedDatabaseURL() string { return MaskURL(c.DatabaseURL) }
 
 // LogFields renders the configuration for the start-up log line with every
 // secret masked (the Odoo API key and the API keys show a short fingerprint
@@ -394,11 +420,11 @@ func (c *Config) LogFields() map[string]any {
 		}
 	}
 	return map[string]any{
-		"nats_url":         c.NATSURL,
+		"nats_url":         MaskURL(c.NATSURL),
 		"nats_creds":       c.NATSCreds,
 		"database_url":     c.MaskedDatabaseURL(),
 		"http_addr":        c.HTTPAddr,
-		"odoo_url":         c.OdooURL,
+		"odoo_url":         MaskURL(c.OdooURL),
 		"odoo_db":          c.OdooDB,
 		"odoo_login":       c.OdooLogin,
 		"odoo_api_key":     fingerprint(string(c.OdooAPIKey)),
@@ -416,13 +442,15 @@ func (c *Config) LogFields() map[string]any {
 		"ack_wait":         c.AckWait.String(),
 		"node_id":          c.NodeID,
 		"stream_replicas":  c.StreamReplicas,
-		"database_replica": maskURL(c.DatabaseReplicaURL),
+		"database_replica": MaskURL(c.DatabaseReplicaURL),
 		"oidc_issuer":      c.OIDCIssuer,
 		"oidc_audience":    c.OIDCAudience,
 		"tls_cert_file":    c.TLSCertFile,
 		"nats_ca_file":     c.NATSCAFile,
 		"nats_cert_file":   c.NATSCertFile,
 		"nats_nkey_file":   c.NATSNKeyFile,
+		"pprof":            c.PProf,
+		"pprof_addr":       c.PProfAddr,
 	}
 }
 

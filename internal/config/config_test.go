@@ -17,7 +17,7 @@ func TestLoadDefaultsAndValidation(t *testing.T) {
 	require.Equal(t, 256, c.BatchSize)
 	require.Equal(t, "pos.order", c.OdooModel)
 	require.Equal(t, []string{"orders", "outbox", "odoo", "jobs", "api"}, must(c.WorkerList()))
-	require.Equal(t, "postgres://promo:%2A%2A%2A@db/promo", c.MaskedDatabaseURL())
+	require.Equal(t, "postgres://promo:***@db/promo", c.MaskedDatabaseURL())
 
 	t.Setenv("PROMO_BATCH_SIZE", "0")
 	t.Setenv("PROMO_LOG_FORMAT", "xml")

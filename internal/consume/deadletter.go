@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -48,10 +49,7 @@ type Letter struct {
 // original stream and sequence.
 func (d *DeadLetterer) Send(ctx context.Context, l Letter) error {
 	h := DisarmHeaders(l.Header)
-	msg := l.Message
-	if len(msg) > maxHeaderMessage {
-		msg = msg[:maxHeaderMessage] + "…"
-	}
+	msg := errtext.Header(l.Message, maxHeaderMessage) // one line, bounded, cut on a UTF-8 boundary
 	h.Set(events.HeaderErrorCode, l.Code)
 	h.Set(events.HeaderErrorMessage, msg)
 	h.Set(events.HeaderOriginalSubject, l.Subject)

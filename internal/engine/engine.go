@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -66,6 +65,8 @@ type Engine struct {
 	readyChecks []func() error
 	http        *http.Server
 	httpLn      net.Listener
+	pprof       *http.Server // PROMO_PPROF's own listener (pprof.go)
+	pprofLn     net.Listener
 	stops       []func()
 	odoo        *odoo.Client // nil without PROMO_ODOO_URL; shared by the API and the pusher (one login)
 	odooErr     error
@@ -101,7 +102,7 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	opts = append(opts, secure...)
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", cfg.NATSURL, err)
+		return nil, nil, nil, fmt.Errorf("connect to NATS at %s (PROMO_NATS_URL): %w", config.MaskURL(cfg.NATSURL), err)
 	}
 	// Every asynchronous publish has an ack deadline: a lost ack (a stream
 	// leader change on a cluster) fails its future instead of waiting for
@@ -120,7 +121,7 @@ func Connect(ctx context.Context, cfg *config.Config, log zerolog.Logger) (*nats
 	pool, err := newPool(ctx, cfg.DatabaseURL, maxConns)
 	if err != nil {
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("PROMO_DATABASE_URL: %w", err)
+		return nil, nil, nil, config.DatabaseURLError(cfg.DatabaseURL) // the driver's error may quote the password
 	}
 	if err := pool.Ping(ctx); err != nil {
 		nc.Close()
@@ -173,7 +174,8 @@ func Start(ctx context.Context, cfg *config.Config, workerNames []string, log ze
 	if cfg.DatabaseReplicaURL != "" {
 		if e.ReadPool, err = newPool(ctx, cfg.DatabaseReplicaURL, 8); err != nil {
 			e.Stop()
-			return nil, fmt.Errorf("PROMO_DATABASE_REPLICA_URL: %w", err)
+			return nil, fmt.Errorf("PROMO_DATABASE_REPLICA_URL: %s is not a PostgreSQL URL or key=value string the driver can read",
+				config.MaskURL(cfg.DatabaseReplicaURL))
 		}
 	}
 	if err := e.start(ctx); err != nil {
@@ -299,18 +301,16 @@ func (e *Engine) Ready(ctx context.Context) error {
 }
 
 func (e *Engine) startHTTP(ctx context.Context) error {
+	if e.cfg.PProf {
+		if err := e.startPProf(); err != nil {
+			return err
+		}
+	}
 	if e.cfg.HTTPAddr == "" || e.cfg.HTTPAddr == "off" {
 		return nil
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry}))
-	if e.cfg.PProf {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	var srv *http.Server
 	if e.has(config.WorkerAPI) {
 		// The API answers /v1/*, /healthz and /readyz itself.
@@ -328,9 +328,11 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			if err := e.Ready(r.Context()); err != nil {
+				// Unauthenticated: the driver's text (hosts, users) stays in
+				// the log.
+				e.log.Warn().Err(err).Msg("not ready")
 				w.WriteHeader(http.StatusServiceUnavailable)
-				b, _ := jsonMarshal(map[string]any{"status": "unavailable", "error": err.Error()})
-				_, _ = w.Write(b)
+				_, _ = w.Write([]byte(`{"status":"unavailable","error":"NATS or PostgreSQL is not reachable (see the engine's log)"}`))
 				return
 			}
 			_, _ = w.Write([]byte(`{"status":"ready"}`))
@@ -408,6 +410,9 @@ func (e *Engine) Stop() {
 		_ = e.http.Shutdown(sctx)
 		cancel()
 		<-e.httpDone
+	}
+	if e.pprof != nil {
+		_ = e.pprof.Close()
 	}
 	// Workers stop in start order: the order workers first, so they commit
 	// and acknowledge their in-flight batches, then the relay, which

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/promoengine/promoengine/internal/api"
@@ -13,8 +12,6 @@ import (
 	"github.com/promoengine/promoengine/pkg/rules"
 	"github.com/promoengine/promoengine/workers"
 )
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
 
 // odooClient is the engine's one Odoo client (nil without PROMO_ODOO_URL):
 // the webhook's read-backs and the pusher share its login.

@@ -272,14 +272,14 @@ func (c *Client) call(ctx context.Context, op, service, method string, args []an
 	c.log.Debug().Str("call", op).Int("status", resp.StatusCode).Dur("took", time.Since(start)).Msg("Odoo JSON-RPC call")
 	if resp.StatusCode != http.StatusOK {
 		return nil, &HTTPError{StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
-			Body: c.scrub(snippet(data))}
+			Body: c.scrubbedSnippet(data)}
 	}
 	if len(data) > maxResponseBytes {
 		return nil, &TransportError{Op: op, Err: fmt.Errorf("answer larger than %d bytes", maxResponseBytes)}
 	}
 	var r rpcResponse
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, &TransportError{Op: op, Err: fmt.Errorf("answer is not JSON-RPC: %s", c.scrub(snippet(data)))}
+		return nil, &TransportError{Op: op, Err: fmt.Errorf("answer is not JSON-RPC: %s", c.scrubbedSnippet(data))}
 	}
 	if len(r.Error) > 0 && !bytes.Equal(r.Error, []byte("null")) {
 		raw := json.RawMessage(c.scrub(string(r.Error)))

@@ -201,3 +201,11 @@ func Unreachable(err error) bool {
 	return errors.As(err, &rpc) || errors.As(err, &status) || errors.As(err, &transport) ||
 		errors.Is(err, ErrAccessDenied) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// scrubbedSnippet is the beginning of an answer's body for an error
+// message, with the API key removed from the whole body before it is cut:
+// cut first, a key that straddles the cut would not be found, and its
+// prefix would reach logs and dead letters.
+func (c *Client) scrubbedSnippet(body []byte) string {
+	return snippet([]byte(c.scrub(string(body))))
+}

@@ -194,6 +194,9 @@ func (p *Proc) Stop() error {
 	return nil
 }
 
+// Pid is the process id, for tests that read /proc/<pid> (CPU time, RSS).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Log returns everything the process wrote so far.
 func (p *Proc) Log() string { return p.log.String() }
 

@@ -64,15 +64,41 @@ func FromInt(i int64) Decimal {
 func FromAPD(a *apd.Decimal) Decimal {
 	var x Decimal
 	x.d.Set(a)
+	x.unsign()
 	return x
 }
 
+// Bounds of the text Parse reads. Every decimal promoengine accepts has at
+// most 15 integer and 10 fractional digits (SPEC §1.4), which takes 27
+// characters; the bounds leave room for exponent notation and leading zeros
+// while keeping the arithmetic of parsing trivially small.
+const (
+	// MaxText is the longest text Parse reads.
+	MaxText = 64
+	// MaxExponentDigits is the most significant digits of an exponent
+	// (1e99 is read, 1e100 is not).
+	MaxExponentDigits = 2
+)
+
+// ErrTooLarge reports a number whose text is longer than MaxText or whose
+// exponent has more than MaxExponentDigits digits. It matches ErrSyntax
+// too (errors.Is), since such a number is not one promoengine reads.
+var ErrTooLarge = fmt.Errorf("%w: too long or too large an exponent", ErrSyntax)
+
 // Parse reads a finite decimal such as "12", "-0.5" or "1.25e3". NaN,
-// infinities, empty strings and surrounding spaces are refused.
+// infinities, empty strings and surrounding spaces are refused, and so is
+// any text longer than MaxText or with an exponent of more than
+// MaxExponentDigits digits, before any big-number arithmetic: a JSON number
+// 1e999999 or a million digits costs a scan of its text, not seconds of
+// CPU. Negative zero ("-0", "-0.00") is read as zero: it is the same amount,
+// and printed it would be a surprise ("-0" in a result line).
 func Parse(s string) (Decimal, error) {
 	var x Decimal
 	if s == "" || strings.TrimSpace(s) != s {
 		return x, fmt.Errorf("%w: %q", ErrSyntax, s)
+	}
+	if tooLarge(s) {
+		return x, ErrTooLarge
 	}
 	if _, _, err := x.d.SetString(s); err != nil {
 		return x, fmt.Errorf("%w: %q", ErrSyntax, s)
@@ -80,7 +106,32 @@ func Parse(s string) (Decimal, error) {
 	if x.d.Form != apd.Finite {
 		return Decimal{}, fmt.Errorf("%w: %q", ErrSyntax, s)
 	}
+	x.unsign()
 	return x, nil
+}
+
+// CheckText returns ErrTooLarge for text Parse would refuse as too long or
+// with too large an exponent, looking at the text only; nil otherwise
+// (which does not mean the text is a number).
+func CheckText(s string) error {
+	if tooLarge(s) {
+		return ErrTooLarge
+	}
+	return nil
+}
+
+// tooLarge reports text over MaxText bytes or with an exponent of more than
+// MaxExponentDigits significant digits, by looking at the text only.
+func tooLarge(s string) bool {
+	if len(s) > MaxText {
+		return true
+	}
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return false
+	}
+	exp := strings.TrimLeft(strings.TrimLeft(s[i+1:], "+-"), "0")
+	return len(exp) > MaxExponentDigits
 }
 
 // MustParse is Parse for constants in code and tests; it panics on bad text.
@@ -99,8 +150,19 @@ func (x Decimal) APD() *apd.Decimal {
 	return &a
 }
 
-// String renders the value in plain notation (never exponent form).
+// String renders the value in plain notation (never exponent form). A zero
+// never shows a sign: no Decimal holds a negative zero (see unsign).
 func (x Decimal) String() string { return x.d.Text('f') }
+
+// unsign turns a negative zero into zero. apd keeps the sign of a zero
+// result (0 × -5 is -0, -0.001 rounded is -0.00); every constructor and
+// operation here calls it, so that a zero prints "0", never "-0", and
+// String stays small enough to inline.
+func (x *Decimal) unsign() {
+	if x.d.Negative && x.d.Coeff.Sign() == 0 {
+		x.d.Negative = false
+	}
+}
 
 // Fixed renders the value rounded half up to exactly places decimals, e.g.
 // Fixed(2) of 5 is "5.00". This is how amounts go on the wire.
@@ -112,7 +174,7 @@ func (x Decimal) Cmp(y Decimal) int { return x.d.Cmp(&y.d) }
 // IsZero, Sign and the comparison helpers read naturally in rules code.
 func (x Decimal) IsZero() bool             { return x.d.IsZero() }
 func (x Decimal) Sign() int                { return x.d.Sign() }
-func (x Decimal) Neg() Decimal             { var z Decimal; z.d.Neg(&x.d); return z }
+func (x Decimal) Neg() Decimal             { var z Decimal; z.d.Neg(&x.d); z.unsign(); return z }
 func (x Decimal) Equal(y Decimal) bool     { return x.Cmp(y) == 0 }
 func (x Decimal) Less(y Decimal) bool      { return x.Cmp(y) < 0 }
 func (x Decimal) LessEq(y Decimal) bool    { return x.Cmp(y) <= 0 }
@@ -151,13 +213,13 @@ func must(c apd.Condition, err error) {
 }
 
 // Add returns x + y.
-func Add(x, y Decimal) Decimal { var z Decimal; must(ctx.Add(&z.d, &x.d, &y.d)); return z }
+func Add(x, y Decimal) Decimal { var z Decimal; must(ctx.Add(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Sub returns x - y.
-func Sub(x, y Decimal) Decimal { var z Decimal; must(ctx.Sub(&z.d, &x.d, &y.d)); return z }
+func Sub(x, y Decimal) Decimal { var z Decimal; must(ctx.Sub(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Mul returns x × y.
-func Mul(x, y Decimal) Decimal { var z Decimal; must(ctx.Mul(&z.d, &x.d, &y.d)); return z }
+func Mul(x, y Decimal) Decimal { var z Decimal; must(ctx.Mul(&z.d, &x.d, &y.d)); z.unsign(); return z }
 
 // Quo returns x / y to 34 significant digits. y must not be zero.
 func Quo(x, y Decimal) Decimal {
@@ -172,6 +234,7 @@ func Quo(x, y Decimal) Decimal {
 	// 5/2 is 2.5, not 2.500…0 with 34 digits: drop the trailing zeros the
 	// division pads with, so a quotient prints and compares as written.
 	z.d.Reduce(&z.d)
+	z.unsign()
 	return z
 }
 
@@ -218,6 +281,7 @@ func (x Decimal) quantize(places int32, mode apd.Rounder) Decimal {
 	if err != nil && cond&^apd.Inexact&^apd.Rounded != 0 {
 		must(cond, err)
 	}
+	z.unsign()
 	return z
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 )
 
 // Golden vectors for the two roundings the engine uses: half up (money) and
@@ -70,4 +72,42 @@ func TestArithmetic(t *testing.T) {
 	require.Equal(t, int64(3), d("123.4").IntDigits())
 	require.True(t, d("4.000").IsInteger())
 	require.False(t, d("4.001").IsInteger())
+}
+
+// A hostile number is refused by looking at its text: no big-number
+// arithmetic, so the cost is that of a scan (a million digits used to take
+// seconds; 1e999999 built a huge coefficient).
+func TestParseRefusesHugeNumbersBeforeArithmetic(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"1e999999", "-1e100000", "1E+100", "1e-100", "0.5e0000000000000000000000100",
+		"1" + strings.Repeat("0", 1_000_000), strings.Repeat("9", dec.MaxText+1),
+	} {
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		_, err := dec.Parse(s)
+		runtime.ReadMemStats(&ms1)
+		require.ErrorIs(t, err, dec.ErrTooLarge, errtext.Quote(s))
+		require.ErrorIs(t, err, dec.ErrSyntax)
+		require.Less(t, ms1.TotalAlloc-ms0.TotalAlloc, uint64(64<<10), "refusing %s allocated too much", errtext.Quote(s))
+	}
+	for _, s := range []string{"1e99", "1.5E+2", "1e-0000000000000000000000000000000000000000000000000000009", "123456789012345.1234567890"} {
+		_, err := dec.Parse(s)
+		require.NoError(t, err, s)
+	}
+	require.Equal(t, "150", dec.MustParse("1.5e2").String())
+}
+
+// -0 is zero: read without its sign, and a zero never prints one.
+func TestNegativeZeroIsZero(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"-0", "-0.00", "-0e5", "-0.0"} {
+		x := dec.MustParse(s)
+		require.True(t, x.IsZero())
+		require.NotContains(t, x.String(), "-", s)
+		require.Equal(t, 0, x.Sign())
+	}
+	require.Equal(t, "0.00", dec.MustParse("-0.00").String())
+	require.Equal(t, "0", dec.Mul(dec.Zero, dec.MustParse("-5")).String(), "computed -0 prints as 0")
+	require.Equal(t, "0.00", dec.MustParse("-0.001").Round(2).String())
 }

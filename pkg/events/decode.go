@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/schemas"
 )
 
@@ -23,19 +24,17 @@ type InvalidError struct {
 	Violations []schemas.Violation
 }
 
+// Error lists at most errtext.MaxListed violations, then "and N more": it
+// is what a dead letter's header and a quote's error carry.
 func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.String()
-	}
-	return "invalid event: " + strings.Join(parts, "; ")
+	return "invalid event: " + schemas.Join(e.Violations, errtext.MaxListed)
 }
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(pointer, format string, args ...any) *InvalidError {
-	return &InvalidError{Violations: []schemas.Violation{{Pointer: pointer, Message: fmt.Sprintf(format, args...)}}}
+	return &InvalidError{Violations: []schemas.Violation{{Pointer: pointer, Message: errtext.Sprintf(format, args...)}}}
 }
 
 // Limits on decimal inputs: what a till can sensibly send, and what keeps
@@ -57,6 +56,9 @@ func Decode(data []byte) (*Event, error) {
 	if len(data) > MaxEventBytes {
 		return nil, invalid("", "event is %d bytes, over the limit of %d bytes (1 MiB)", len(data), MaxEventBytes)
 	}
+	if ie := checkUTF8(data); ie != nil {
+		return nil, ie
+	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return nil, invalid("", "not valid JSON: %s", jsonErrorText(err))
@@ -64,6 +66,11 @@ func Decode(data []byte) (*Event, error) {
 	obj, ok := doc.(map[string]any)
 	if !ok {
 		return nil, invalid("", "must be a JSON object")
+	}
+	// Cheap refusal first: nothing the schema validator would spend seconds
+	// on, nothing PostgreSQL would refuse, gets past this walk.
+	if vs := screen(doc); len(vs) > 0 {
+		return nil, &InvalidError{Violations: vs}
 	}
 	rawType, present := obj["type"]
 	if !present {
@@ -83,12 +90,15 @@ func Decode(data []byte) (*Event, error) {
 	}
 
 	r := &docReader{}
-	ev := &Event{EventID: r.str(obj["event_id"]), Type: typ, CompanyID: r.id("/company_id", obj["company_id"]), PosConfigID: r.id("/pos_config_id", obj["pos_config_id"])}
+	ev := &Event{EventID: r.text("/event_id", obj["event_id"]), Type: typ, CompanyID: r.id("/company_id", obj["company_id"]), PosConfigID: r.id("/pos_config_id", obj["pos_config_id"])}
 	add := r.add
 	occurred := r.str(obj["occurred_at"])
 	ev.OccurredAt, err = time.Parse(time.RFC3339Nano, occurred)
-	if err != nil {
+	switch {
+	case err != nil:
 		add("/occurred_at", "not a valid RFC 3339 time with offset: %q", occurred)
+	case ev.OccurredAt.Before(MinOccurredAt) || !ev.OccurredAt.Before(MaxOccurredAt):
+		add("/occurred_at", "must be from %s and before %s, got %q", MinOccurredAt.Format(time.DateOnly), MaxOccurredAt.Format(time.DateOnly), occurred)
 	}
 	order, _ := obj["order"].(map[string]any)
 	switch typ {
@@ -156,12 +166,21 @@ func checkReturned(o *ReturnedOrder, add addFunc) {
 }
 
 // checkAmount bounds digits, which a JSON number can exceed where a string
-// cannot get past the schema's pattern.
+// cannot get past the schema's pattern. The screen has bounded the text, so
+// d is small enough to print.
 func checkAmount(p string, d dec.Decimal, add addFunc) {
 	if d.IntDigits() > maxIntDigits || d.Places() > maxFracDigits {
 		add(p, "%s has more than %d integer or %d decimal digits", d, maxIntDigits, maxFracDigits)
 	}
 }
+
+// The range of occurred_at. Business time outside it is a broken till clock
+// or a forged event; within it every derived instant (expiry dates decades
+// later) stays a valid RFC 3339 time.
+var (
+	MinOccurredAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxOccurredAt = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 func knownTypes() string {
 	return strings.Join([]string{TypeOrderPaid, TypeOrderReturned, TypeOrderCancelled}, ", ")

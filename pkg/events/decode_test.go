@@ -5,9 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/promoengine/promoengine/internal/testhostile"
+	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -60,15 +63,7 @@ func TestDecodeRefusesWithThePointerOfEveryProblem(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := events.Decode([]byte(tc.body))
-			require.ErrorIs(t, err, events.ErrInvalid)
-			var inv *events.InvalidError
-			require.True(t, errors.As(err, &inv))
-			var got []string
-			for _, v := range inv.Violations {
-				got = append(got, v.Pointer)
-				require.NotEmpty(t, v.Message)
-			}
-			require.Equal(t, tc.pointers, got, err.Error())
+			require.Equal(t, tc.pointers, pointersOf(t, err), err.Error())
 		})
 	}
 }
@@ -112,20 +107,23 @@ func TestEventRoundTrip(t *testing.T) {
 	require.True(t, ev.OccurredAt.Equal(again.OccurredAt))
 }
 
-// FuzzDecode: no input makes the decoder panic, and whatever it accepts
-// re-encodes to an event it accepts again.
+// FuzzDecode: no input makes the decoder panic; its error text is bounded
+// whatever the input; whatever it accepts could be stored in PostgreSQL as
+// it is (ids and codes pass CheckID, no NUL anywhere, amounts within SPEC
+// §1.4, occurred_at within range) and re-encodes to an event it accepts
+// again.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(validPaid))
 	f.Add([]byte(`{"event_id":"r","type":"pos.order.returned","occurred_at":"2026-11-28T10:15:00Z","company_id":"1","pos_config_id":"1","order":{"id":"2","original_order_id":"1","lines":[{"line_id":"1","qty":"1"}]}}`))
 	f.Add([]byte(`{"event_id":"c","type":"pos.order.cancelled","occurred_at":"2026-11-28T10:15:00Z","company_id":"1","pos_config_id":"1","order":{"id":"2"}}`))
 	f.Add([]byte(`{not json`))
 	f.Add([]byte(`{"type":"pos.order.paid","order":{"lines":[{"qty":1e999999}]}}`))
+	for _, seed := range hostileSeeds(f) {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, err := events.Decode(data)
-		if err != nil {
-			if !errors.Is(err, events.ErrInvalid) {
-				t.Fatalf("error not marked invalid: %v", err)
-			}
+		if !acceptable(t, ev, err) {
 			return
 		}
 		b, err := ev.MarshalJSON()
@@ -136,4 +134,117 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded event refused: %v\n%s", err, b)
 		}
 	})
+}
+
+// FuzzDecodeQuote: the quote decoder goes through the same checks.
+func FuzzDecodeQuote(f *testing.F) {
+	f.Add([]byte(`{"currency":"IDR","lines":[{"id":"1","product_id":"p","qty":"1","unit_price":"10"}]}`))
+	f.Add([]byte(`{"id":"9","currency":"IDR","company_id":"2","occurred_at":"2026-11-22T15:30:00+07:00","lines":[{"id":"1","product_id":"p","qty":"1","unit_price":"10"}]}`))
+	f.Add([]byte(`{"currency":"IDR","lines":[{"id":"1","product_id":"p","qty":"1","unit_price":"1","category_ids":[1e999999,2e999999]}]}`))
+	f.Add([]byte(`{"currency":"IDR","customer_id":"\u0000","lines":[]}`))
+	_, orders, _ := testhostile.Small(testhostile.Load(f, "fuzz"), 64<<10)
+	for _, o := range orders {
+		f.Add(o)
+	}
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := events.DecodeQuote(data, now)
+		acceptable(t, ev, err)
+	})
+}
+
+// acceptable checks a decoder's answer: a refusal is marked invalid and its
+// text bounded; an accepted event is storable. It reports acceptance.
+func acceptable(t *testing.T, ev *events.Event, err error) bool {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, events.ErrInvalid) {
+			t.Fatalf("error not marked invalid: %v", err)
+		}
+		if n := len(err.Error()); n > maxErrorText {
+			t.Fatalf("error text of %d bytes", n)
+		}
+		return false
+	}
+	requireStorable(t, ev)
+	return true
+}
+
+// maxErrorText: 20 violations of at most 512 bytes of message and 256 of
+// pointer each, and the "and N more".
+const maxErrorText = 20*(512+256+4) + 64
+
+func requireStorable(t *testing.T, ev *events.Event) {
+	t.Helper()
+	ids := []string{ev.EventID, string(ev.OrderID()), string(ev.ReferencedOrderID())}
+	if ev.CompanyID != "" || ev.EventID != events.QuoteEventID { // a quote may have none
+		ids = append(ids, string(ev.CompanyID))
+	}
+	if ev.PosConfigID != "" || ev.EventID != events.QuoteEventID {
+		ids = append(ids, string(ev.PosConfigID))
+	}
+	var amounts []dec.Decimal
+	var texts []string
+	switch {
+	case ev.Paid != nil:
+		if ev.Paid.CustomerID != "" {
+			ids = append(ids, string(ev.Paid.CustomerID))
+		}
+		ids = append(ids, ev.Paid.CouponCodes...)
+		texts = append(texts, ev.Paid.Name, ev.Paid.Currency)
+		if ev.Paid.RedeemPoints != nil {
+			amounts = append(amounts, *ev.Paid.RedeemPoints)
+		}
+		for _, l := range ev.Paid.Lines {
+			ids = append(ids, string(l.ID), string(l.ProductID))
+			ids = append(ids, l.CategoryIDs.Strings()...)
+			ids = append(ids, l.TagIDs.Strings()...)
+			amounts = append(amounts, l.Qty, l.UnitPrice)
+		}
+	case ev.Returned != nil:
+		texts = append(texts, ev.Returned.Name)
+		for _, l := range ev.Returned.Lines {
+			ids = append(ids, string(l.LineID))
+			amounts = append(amounts, l.Qty)
+		}
+	}
+	for _, id := range ids {
+		if err := events.CheckID(id); err != nil {
+			t.Fatalf("accepted id %q: %v", id, err)
+		}
+	}
+	for _, s := range texts {
+		if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+			t.Fatalf("accepted text %q", s)
+		}
+	}
+	for _, a := range amounts {
+		if a.IntDigits() > 15 || a.Places() > 10 || strings.HasPrefix(a.String(), "-0") {
+			t.Fatalf("accepted amount %s", a)
+		}
+	}
+	if ev.OccurredAt.Before(events.MinOccurredAt) || !ev.OccurredAt.Before(events.MaxOccurredAt) {
+		t.Fatalf("accepted occurred_at %s", ev.OccurredAt)
+	}
+}
+
+// hostileSeeds are the small events and orders (as paid events) of the
+// adversarial corpus in testdata/hostile.
+func hostileSeeds(f *testing.F) [][]byte {
+	evs, _, _ := testhostile.Small(testhostile.Load(f, "fuzz"), 64<<10)
+	return evs
+}
+
+// pointersOf returns the pointers of a decoder's refusal, in order.
+func pointersOf(t *testing.T, err error) []string {
+	t.Helper()
+	require.ErrorIs(t, err, events.ErrInvalid)
+	var inv *events.InvalidError
+	require.True(t, errors.As(err, &inv))
+	var got []string
+	for _, v := range inv.Violations {
+		got = append(got, v.Pointer)
+		require.NotEmpty(t, v.Message)
+	}
+	return got
 }

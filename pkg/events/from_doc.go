@@ -2,10 +2,11 @@ package events
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"strconv"
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/schemas"
 )
 
@@ -19,7 +20,20 @@ type docReader struct {
 }
 
 func (r *docReader) add(p, format string, args ...any) {
-	r.vs = append(r.vs, schemas.Violation{Pointer: p, Message: fmt.Sprintf(format, args...)})
+	r.vs = append(r.vs, schemas.Violation{Pointer: p, Message: errtext.Sprintf(format, args...)})
+}
+
+// text reads a string that is used as a key (event_id, a coupon code): it
+// must pass CheckID, since it reaches PostgreSQL and NATS headers as it is.
+func (r *docReader) text(p string, v any) string {
+	s, ok := v.(string)
+	if !ok {
+		return ""
+	}
+	if err := CheckID(s); err != nil {
+		r.add(p, "%v", err)
+	}
+	return s
 }
 
 func (r *docReader) str(v any) string {
@@ -29,15 +43,20 @@ func (r *docReader) str(v any) string {
 
 // id reads a string id or an integer, normalised to its decimal digits
 // (SPEC §3): a JSON number that is not written as an integer (77.0, 1e3) is
-// refused, as ID.UnmarshalJSON refuses it, or one customer could become two.
+// refused, as ID.UnmarshalJSON refuses it, or one customer could become two;
+// so is an integer of more than MaxIDDigits digits and a string CheckID
+// refuses, which PostgreSQL would refuse later, in the middle of a batch.
 func (r *docReader) id(p string, v any) ID {
 	switch x := v.(type) {
 	case string:
+		if err := CheckID(x); err != nil {
+			r.add(p, "%v", err)
+		}
 		return ID(x)
 	case json.Number:
-		var id ID
-		if err := id.UnmarshalJSON([]byte(x)); err != nil {
-			r.add(p, "%s is not an integer id (write it with digits only, or as a string)", x)
+		id, ok := integerID([]byte(x))
+		if !ok {
+			r.add(p, "%s is not an integer id of at most %d digits (write it with digits only, or as a string)", x.String(), MaxIDDigits)
 		}
 		return id
 	}
@@ -68,7 +87,10 @@ func (r *docReader) decimal(p string, v any) dec.Decimal {
 		return dec.Zero
 	}
 	d, err := dec.Parse(text)
-	if err != nil {
+	switch {
+	case errors.Is(err, dec.ErrTooLarge):
+		r.add(p, "%q has more than %d integer or %d decimal digits", text, maxIntDigits, maxFracDigits)
+	case err != nil:
 		r.add(p, "%q is not a decimal number", text)
 	}
 	return d
@@ -84,7 +106,7 @@ func (r *docReader) paid(o map[string]any) *PaidOrder {
 	if codes, ok := o["coupon_codes"].([]any); ok && len(codes) > 0 {
 		p.CouponCodes = make([]string, len(codes))
 		for i, c := range codes {
-			p.CouponCodes[i] = r.str(c)
+			p.CouponCodes[i] = r.text("/order/coupon_codes/"+strconv.Itoa(i), c)
 		}
 	}
 	if v, ok := o["redeem_points"]; ok && v != nil {

@@ -24,6 +24,12 @@ func DecodeQuote(body []byte, now time.Time) (*Event, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, invalid("", "empty body; want a paid order object")
 	}
+	if len(body) > MaxEventBytes {
+		return nil, invalid("", "the order is %d bytes, over the limit of %d bytes (1 MiB)", len(body), MaxEventBytes)
+	}
+	if ie := checkUTF8(body); ie != nil {
+		return nil, ie
+	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
 		return nil, invalid("", "not a JSON object: %s", jsonErrorText(err))

@@ -28,6 +28,10 @@ type Catalog struct {
 	// JSON is the canonical JSON form of the document as applied (YAML is
 	// converted), which is what the catalog store keeps.
 	JSON []byte
+
+	// products indexes the programs' product filters (set by Parse; an
+	// evaluation of a catalog built by hand indexes it on the fly).
+	products *productIndex
 }
 
 // PointsConfig is the points section. A catalog without one earns nothing

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/schemas"
 )
 
@@ -33,6 +35,14 @@ const maxDepth = 32
 // (the "billion laughs" document).
 const maxNodes = 200_000
 
+// maxExpandedBytes bounds the text (scalars and keys) a YAML document may
+// expand to through aliases: no more than the largest catalog written out
+// in full, so that aliases save typing but never multiply the work of
+// everything that follows (the schema, the error messages, the stored
+// JSON). A 1 MB document of aliases to one large string used to expand to
+// gigabytes.
+const maxExpandedBytes = MaxCatalogBytes
+
 // Bounds of a decimal, the same as the defs.schema.json decimal pattern: a
 // number outside them is kept as its text so that the schema reports it.
 const (
@@ -46,6 +56,10 @@ const (
 func readDocument(data []byte) (any, []schemas.Violation) {
 	if len(data) > MaxCatalogBytes {
 		return nil, []schemas.Violation{{Message: fmt.Sprintf("catalog is %d bytes, over the limit of %d bytes", len(data), MaxCatalogBytes)}}
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD without a word.
+	if !utf8.Valid(data) {
+		return nil, []schemas.Violation{{Message: "the document is not valid UTF-8"}}
 	}
 	// A document that opens with a brace is JSON. YAML could read it too
 	// (JSON is almost a subset of YAML 1.2), but go.yaml.in/yaml/v3 is lax
@@ -64,7 +78,7 @@ func readJSON(data []byte) (any, []schemas.Violation) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	r := &jsonReader{d: d}
-	v, err := r.value("", 0)
+	v, err := r.value(0)
 	if err == nil {
 		if _, extra := d.Token(); !errors.Is(extra, io.EOF) {
 			err = fmt.Errorf("unexpected data after the document at byte %d", d.InputOffset())
@@ -80,13 +94,18 @@ func readJSON(data []byte) (any, []schemas.Violation) {
 }
 
 type jsonReader struct {
-	d  *json.Decoder
-	vs []schemas.Violation
+	d    *json.Decoder
+	vs   []schemas.Violation
+	path path
 }
 
-func (r *jsonReader) value(ptr string, depth int) (any, error) {
+func (r *jsonReader) fail(format string, args ...any) {
+	r.vs = append(r.vs, schemas.Violation{Pointer: r.path.pointer(), Message: errtext.Sprintf(format, args...)})
+}
+
+func (r *jsonReader) value(depth int) (any, error) {
 	if depth > maxDepth {
-		return nil, fmt.Errorf("%s: nested more than %d levels deep", orRoot(ptr), maxDepth)
+		return nil, fmt.Errorf("%s: nested more than %d levels deep", orRoot(r.path.pointer()), maxDepth)
 	}
 	tok, err := r.d.Token()
 	if err != nil {
@@ -103,14 +122,18 @@ func (r *jsonReader) value(ptr string, depth int) (any, error) {
 					return nil, jsonError(err, r.d)
 				}
 				k, _ := kt.(string)
-				kp := ptr + "/" + escapePointer(k)
-				v, err := r.value(kp, depth+1)
+				r.path.push(k)
+				if strings.IndexByte(k, 0) >= 0 {
+					r.fail("%s", nulMessage)
+				}
+				v, err := r.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
 				if _, dup := m[k]; dup {
-					r.vs = append(r.vs, schemas.Violation{Pointer: kp, Message: "duplicate key"})
+					r.fail("duplicate key")
 				}
+				r.path.pop()
 				m[k] = v
 			}
 			if _, err := r.d.Token(); err != nil {
@@ -120,10 +143,12 @@ func (r *jsonReader) value(ptr string, depth int) (any, error) {
 		case '[':
 			a := []any{}
 			for r.d.More() {
-				v, err := r.value(ptr+"/"+strconv.Itoa(len(a)), depth+1)
+				r.path.pushIndex(len(a))
+				v, err := r.value(depth + 1)
 				if err != nil {
 					return nil, err
 				}
+				r.path.pop()
 				a = append(a, v)
 			}
 			if _, err := r.d.Token(); err != nil {
@@ -134,9 +159,36 @@ func (r *jsonReader) value(ptr string, depth int) (any, error) {
 		return nil, fmt.Errorf("unexpected %q at byte %d", t, r.d.InputOffset())
 	case json.Number:
 		return number(string(t)), nil
+	case string:
+		if strings.IndexByte(t, 0) >= 0 {
+			r.fail("%s", nulMessage)
+		}
+		return t, nil
 	default:
-		return t, nil // string, bool or nil
+		return t, nil // bool or nil
 	}
+}
+
+// nulMessage refuses a NUL character, which the catalog store (jsonb)
+// cannot hold.
+const nulMessage = "contains a NUL character (\\u0000), which cannot be stored"
+
+// path is the JSON pointer of the value being read, kept as segments and
+// written out only for a violation: building every value's pointer as a
+// string made reading quadratic in the length of the keys above it (a
+// 142 KB document cost 2.4 s and 760 MB).
+type path struct{ segs []string }
+
+func (p *path) push(key string) { p.segs = append(p.segs, key) }
+func (p *path) pushIndex(i int) { p.segs = append(p.segs, strconv.Itoa(i)) }
+func (p *path) pop()            { p.segs = p.segs[:len(p.segs)-1] }
+func (p *path) pointer() string {
+	var b strings.Builder
+	for _, s := range p.segs {
+		b.WriteByte('/')
+		b.WriteString(escapePointer(s))
+	}
+	return b.String()
 }
 
 func jsonError(err error, d *json.Decoder) error {
@@ -158,7 +210,7 @@ func readYAML(data []byte) (any, []schemas.Violation) {
 		return nil, []schemas.Violation{{Message: "the document is empty"}}
 	}
 	r := &yamlReader{}
-	v := r.value(root.Content[0], "", 0)
+	v := r.value(root.Content[0], 0)
 	if len(r.vs) > 0 {
 		return nil, r.vs
 	}
@@ -166,90 +218,118 @@ func readYAML(data []byte) (any, []schemas.Violation) {
 }
 
 type yamlReader struct {
-	vs    []schemas.Violation
-	nodes int
-	stop  bool
+	vs       []schemas.Violation
+	nodes    int
+	expanded int // bytes of scalars and keys read so far, aliases expanded
+	stop     bool
+	path     path
 }
 
-func (r *yamlReader) fail(ptr string, n *yaml.Node, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+func (r *yamlReader) fail(n *yaml.Node, format string, args ...any) {
+	msg := errtext.Sprintf(format, args...)
 	if n != nil && n.Line > 0 {
 		msg = fmt.Sprintf("%s (line %d)", msg, n.Line)
 	}
-	r.vs = append(r.vs, schemas.Violation{Pointer: ptr, Message: msg})
+	r.vs = append(r.vs, schemas.Violation{Pointer: r.path.pointer(), Message: msg})
 }
 
-func (r *yamlReader) value(n *yaml.Node, ptr string, depth int) any {
+// spend counts what a node costs the budget; false (and one violation) once
+// the document expands to more than maxNodes values or maxExpandedBytes.
+func (r *yamlReader) spend(text int) bool {
+	r.nodes++
+	r.expanded += text
+	switch {
+	case r.nodes > maxNodes:
+		r.stop = true
+		r.vs = append(r.vs, schemas.Violation{Message: fmt.Sprintf("the document expands to more than %d values", maxNodes)})
+	case r.expanded > maxExpandedBytes:
+		r.stop = true
+		r.vs = append(r.vs, schemas.Violation{Message: fmt.Sprintf(
+			"the document expands through aliases to more than %d bytes, the limit of a whole catalog", maxExpandedBytes)})
+	}
+	return !r.stop
+}
+
+func (r *yamlReader) value(n *yaml.Node, depth int) any {
 	if r.stop {
 		return nil
 	}
-	r.nodes++
-	if r.nodes > maxNodes {
-		r.stop = true
-		r.fail("", nil, "the document expands to more than %d values", maxNodes)
+	text := 0
+	if n.Kind == yaml.ScalarNode {
+		text = len(n.Value)
+	}
+	if !r.spend(text) {
 		return nil
 	}
 	if depth > maxDepth {
 		r.stop = true
-		r.fail(ptr, n, "nested more than %d levels deep", maxDepth)
+		r.fail(n, "nested more than %d levels deep", maxDepth)
 		return nil
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
-			r.fail(ptr, n, "unknown alias")
+			r.fail(n, "unknown alias")
 			return nil
 		}
-		return r.value(n.Alias, ptr, depth+1)
+		return r.value(n.Alias, depth+1)
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil
 		}
-		return r.value(n.Content[0], ptr, depth+1)
+		return r.value(n.Content[0], depth+1)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			kn, vn := n.Content[i], n.Content[i+1]
 			if kn.Kind != yaml.ScalarNode {
-				r.fail(ptr, kn, "a mapping key must be a plain name")
+				r.fail(kn, "a mapping key must be a plain name")
 				continue
 			}
 			k := kn.Value
-			kp := ptr + "/" + escapePointer(k)
-			if kn.ShortTag() == "!!merge" {
-				r.fail(kp, kn, "merge keys (<<) are not supported: write the fields out")
-				continue
+			if !r.spend(len(k)) {
+				return nil
 			}
-			if _, dup := m[k]; dup {
-				r.fail(kp, kn, "duplicate key")
-				continue
+			r.path.push(k)
+			switch _, dup := m[k]; {
+			case kn.ShortTag() == "!!merge":
+				r.fail(kn, "merge keys (<<) are not supported: write the fields out")
+			case dup:
+				r.fail(kn, "duplicate key")
+			default:
+				if strings.IndexByte(k, 0) >= 0 {
+					r.fail(kn, "%s", nulMessage)
+				}
+				m[k] = r.value(vn, depth+1)
 			}
-			m[k] = r.value(vn, kp, depth+1)
+			r.path.pop()
 		}
 		return m
 	case yaml.SequenceNode:
 		a := make([]any, 0, len(n.Content))
 		for i, c := range n.Content {
-			a = append(a, r.value(c, ptr+"/"+strconv.Itoa(i), depth+1))
+			r.path.pushIndex(i)
+			a = append(a, r.value(c, depth+1))
+			r.path.pop()
 		}
 		return a
 	case yaml.ScalarNode:
-		return r.scalar(n, ptr)
+		return r.scalar(n)
 	}
-	r.fail(ptr, n, "unsupported YAML node")
+	r.fail(n, "unsupported YAML node")
 	return nil
 }
 
 var decimalDigits = regexp.MustCompile(`^[-+]?[0-9]+$`)
 
-func (r *yamlReader) scalar(n *yaml.Node, ptr string) any {
+func (r *yamlReader) scalar(n *yaml.Node) any {
 	switch n.ShortTag() {
 	case "!!null":
 		return nil
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			r.fail(ptr, n, "not a boolean: %q", n.Value)
+			r.fail(n, "not a boolean: %q", n.Value)
 			return nil
 		}
 		return b
@@ -269,6 +349,9 @@ func (r *yamlReader) scalar(n *yaml.Node, ptr string) any {
 	default:
 		// Strings, timestamps (kept as written: the schema wants RFC 3339
 		// text), binary and unknown tags.
+		if strings.IndexByte(n.Value, 0) >= 0 {
+			r.fail(n, "%s", nulMessage)
+		}
 		return n.Value
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -80,6 +81,7 @@ type evaluation struct {
 	customer string    // "" for an anonymous order
 	lines    []lineState
 
+	sets       *lineSets     // the product filters each line matches
 	qualifying []bool        // scratch: lines matching the current program
 	weights    []dec.Decimal // scratch: target weights of the current program
 	alloc      allocScratch  // scratch: buffers of the allocations
@@ -107,6 +109,11 @@ func newEvaluation(c *Catalog, in Input, limits LimitsReader) *evaluation {
 	if in.Customer != nil {
 		e.customer = in.Customer.ID
 	}
+	index := c.products
+	if index == nil {
+		index = newProductIndex(c)
+	}
+	e.sets = index.match(in.Order.Lines)
 	for i := range in.Order.Lines {
 		l := &in.Order.Lines[i]
 		gross := dec.Mul(l.Qty, l.UnitPrice).Round(e.places)
@@ -266,17 +273,17 @@ func (e *evaluation) ineligible(p *Program) string {
 			return "anonymous orders hold no level"
 		}
 		if !slices.Contains(w.Levels, e.in.Customer.Level) {
-			return fmt.Sprintf("level %q is not one of %s", e.in.Customer.Level, strings.Join(w.Levels, ", "))
+			return fmt.Sprintf("level %q is not one of %s", e.in.Customer.Level, errtext.Strings(w.Levels, ", "))
 		}
 	}
 	if w.Code != "" && !slices.ContainsFunc(e.in.Order.CouponCodes, func(c string) bool { return strings.EqualFold(c, w.Code) }) {
 		return "coupon code " + w.Code + " not presented"
 	}
 	if len(w.Companies) > 0 && !slices.Contains(w.Companies, e.in.CompanyID) {
-		return fmt.Sprintf("company %q is not one of %s", e.in.CompanyID, strings.Join(w.Companies, ", "))
+		return fmt.Sprintf("company %q is not one of %s", e.in.CompanyID, errtext.Strings(w.Companies, ", "))
 	}
 	if len(w.PosConfigs) > 0 && !slices.Contains(w.PosConfigs, e.in.PosConfigID) {
-		return fmt.Sprintf("pos config %q is not one of %s", e.in.PosConfigID, strings.Join(w.PosConfigs, ", "))
+		return fmt.Sprintf("pos config %q is not one of %s", e.in.PosConfigID, errtext.Strings(w.PosConfigs, ", "))
 	}
 	if e.in.Customer == nil && p.Reward.givesPoints() {
 		return "anonymous orders earn no points"
@@ -312,9 +319,10 @@ func (e *evaluation) conditionFailed(p *Program) string {
 	w := &p.When
 	qty, amount := dec.Zero, dec.Zero
 	matched := false
+	matches := e.sets.filter(w.Products, e.in.Order.Lines)
 	for i := range e.lines {
 		l := &e.lines[i]
-		q := w.Products.Matches(l.line)
+		q := matches.at(i)
 		e.qualifying[i] = q
 		if q {
 			matched = true
@@ -453,7 +461,7 @@ func (e *evaluation) buyGetWeights(bg *BuyGet) string {
 	inPool := func(i int) bool { return e.qualifying[i] }
 	per := bg.Buy + bg.Get
 	if bg.Products != nil {
-		inPool = func(i int) bool { return bg.Products.Matches(e.lines[i].line) }
+		inPool = e.sets.filter(bg.Products, e.in.Order.Lines).at
 		per = bg.Buy
 	}
 	sets := bought / per

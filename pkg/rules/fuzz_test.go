@@ -1,12 +1,17 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/promoengine/promoengine/internal/testhostile"
 	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/events"
 )
@@ -36,6 +41,10 @@ func FuzzParseCatalog(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	_, _, hostile := testhostile.Small(testhostile.Load(f, "fuzz"), 256<<10)
+	for _, doc := range hostile {
+		f.Add(doc)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -43,7 +52,13 @@ func FuzzParseCatalog(f *testing.F) {
 			if !errors.As(err, &ce) || !errors.Is(err, ErrInvalidCatalog) || len(ce.Violations) == 0 {
 				t.Fatalf("refused without violations: %v", err)
 			}
+			if n := len(err.Error()); n > 20*(512+256+4)+64 {
+				t.Fatalf("error text of %d bytes", n)
+			}
 			return
+		}
+		if bytes.Contains(c.JSON, []byte(`\u0000`)) || !utf8.Valid(c.JSON) {
+			t.Fatalf("accepted a catalog the store cannot hold: %s", c.JSON)
 		}
 		again, err := Parse(c.JSON)
 		if err != nil {
@@ -68,6 +83,16 @@ var fuzzCatalogs = func() []*Catalog {
 		}
 		out = append(out, c)
 	}
+	// An id listed by more filters than denseAt: dense postings.
+	var many strings.Builder
+	for i := range denseAt + 6 {
+		fmt.Fprintf(&many, "  - {id: d%02d, layer: item, when: {products: {categories: [drinks, \"%d\"], tags: [snack]}}, reward: {percent: \"1\"}}\n", i, i)
+	}
+	dense, err := Parse([]byte(testCatalog(0, many.String())))
+	if err != nil {
+		panic(err)
+	}
+	out = append(out, dense)
 	for _, name := range []string{"scenario01.yaml", "scenario03.yaml"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
@@ -113,6 +138,7 @@ func FuzzEvaluate(f *testing.F) {
 			levels := []string{"", "classic", "silver", "gold", "unknown"}
 			in.Customer = &Customer{ID: string(ev.Paid.CustomerID), Level: levels[int(level)%len(levels)], Balance: dec.FromInt(balance)}
 		}
+		checkIndex(t, c, ev.Paid.Lines)
 		o, err := Evaluate(c, in, hashedLimits{})
 		if err != nil {
 			if errors.Is(err, ErrInvalidOrder) {
@@ -122,4 +148,20 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		checkInvariants(t, c, o)
 	})
+}
+
+// checkIndex: the product index agrees with every filter's Matches.
+func checkIndex(t *testing.T, c *Catalog, lines []events.Line) {
+	t.Helper()
+	sets := c.products.match(lines)
+	for _, p := range c.Programs {
+		for _, f := range []*ProductFilter{p.When.Products, p.Reward.bgProducts()} {
+			match := sets.filter(f, lines)
+			for i := range lines {
+				if match.at(i) != f.Matches(&lines[i]) {
+					t.Fatalf("program %s, line %d: the index and Matches disagree", p.ID, i)
+				}
+			}
+		}
+	}
 }

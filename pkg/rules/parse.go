@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata" // the same zone rules on every machine, container or not
 
 	"github.com/promoengine/promoengine/pkg/dec"
+	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/schemas"
 )
 
@@ -24,12 +25,9 @@ type CatalogError struct {
 	Violations []schemas.Violation
 }
 
+// Error lists at most errtext.MaxListed violations, then "and N more".
 func (e *CatalogError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.String()
-	}
-	return "invalid catalog: " + strings.Join(parts, "; ")
+	return "invalid catalog: " + schemas.Join(e.Violations, errtext.MaxListed)
 }
 
 // Is makes errors.Is(err, ErrInvalidCatalog) true.
@@ -62,6 +60,7 @@ func Parse(data []byte) (*Catalog, error) {
 	if c.JSON, err = canonicalJSON(doc); err != nil {
 		return nil, fmt.Errorf("rules: canonical catalog JSON: %w", err)
 	}
+	c.products = newProductIndex(c)
 	return c, nil
 }
 
@@ -89,7 +88,7 @@ type builder struct {
 }
 
 func (b *builder) add(ptr, format string, args ...any) {
-	b.vs = append(b.vs, schemas.Violation{Pointer: ptr, Message: fmt.Sprintf(format, args...)})
+	b.vs = append(b.vs, schemas.Violation{Pointer: ptr, Message: errtext.Sprintf(format, args...)})
 }
 
 // node is an object of the document with its JSON pointer.
