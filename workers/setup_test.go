@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +56,7 @@ type bundle struct {
 	metrics  *metrics.Metrics
 	log      zerolog.Logger
 	catalog  *rules.Catalog
+	nodes int // nodes started
 	// ackWait is the consumer's redelivery delay (one second unless a test
 	// needs to tell a redelivery from a prompt nak).
 	ackWait time.Duration
@@ -95,8 +96,6 @@ type node struct {
 // Stop stops the whole process gracefully.
 func (n *node) Stop() { n.stop() }
 
-var nodeSeq atomic.Int64
-
 // startOrders starts an order-worker process on the shared consumers, with
 // its own connections (as a separate process would have).
 func (b *bundle) startOrders(hooks OrdersHooks) *node {
@@ -116,7 +115,10 @@ func (b *bundle) startOrders(hooks OrdersHooks) *node {
 	o.Start(wctx)
 	k := NewKeyer(js, b.subjects, keying.NewResolver(pool, b.log), settler, timing.Heartbeat(), b.metrics, b.log)
 	k.Start(wctx)
-	id := fmt.Sprintf("node-%d", nodeSeq.Add(1))
+	// Ids fixed by the test, so which node owns which partition is the
+	// same at every run.
+	b.nodes++
+	id := fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", ".", "-").Replace(t.Name()), b.nodes)
 	p := NewPartitions(PartitionsConfig{Partitions: testPartitions, Timing: timing, MaxAckPending: cfg.MaxAckPending(),
 		NodeID: id, MemberBeat: 200 * time.Millisecond, MemberTTL: 1500 * time.Millisecond}, js, b.subjects, o, k, b.metrics, b.log)
 	require.NoError(t, p.Start(wctx))
@@ -127,17 +129,16 @@ func (b *bundle) startOrders(hooks OrdersHooks) *node {
 }
 
 // waitShared waits until the units are shared among the nodes: each unit
-// pulled by exactly one of them, and each of them pulling some.
+// pulled by exactly one of them.
 func (b *bundle) waitShared(nodes ...*node) {
 	b.t.Helper()
 	require.Eventually(b.t, func() bool {
 		owners := map[string]int{}
 		for _, n := range nodes {
-			owned := n.parts.Owned()
-			if len(owned) == 0 {
+			if len(n.parts.members.Live()) != len(nodes) {
 				return false
 			}
-			for _, u := range owned {
+			for _, u := range n.parts.Owned() {
 				owners[u]++
 			}
 		}
