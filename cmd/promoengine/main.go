@@ -162,6 +162,8 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_LOG_LEVEL         trace|debug|info|warn|error (default info)
   PROMO_LOG_FORMAT        json|console (default json; console on a terminal)
   PROMO_PPROF             true: Go's profiler under /debug/pprof/ (default false)
+  PROMO_COUPON_SECRET     key issued coupon codes are derived with, at least 16 characters;
+                          required once a catalog issues coupons, the same in every process
 
 When PROMO_DATABASE_URL and PROMO_NATS_URL are unset and a ` + "`promoengine dev`" + `
 is running in this directory, commands use its embedded servers (.data/dev.env).

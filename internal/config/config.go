@@ -91,7 +91,16 @@ type Config struct {
 
 	// DuplicateWindow is the JetStream de-duplication window of the streams.
 	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"10m"`
+
+	// CouponSecret is the key issued coupon codes are derived with (SPEC
+	// §6.10, §9): required once a catalog issues coupons, the same in every
+	// process of a chain (a replay with another issues other codes).
+	CouponSecret Secret `envconfig:"COUPON_SECRET"`
 }
+
+// MinCouponSecret is the shortest PROMO_COUPON_SECRET accepted: codes are
+// only as unguessable as the secret.
+const MinCouponSecret = 16
 
 // Secret is a string that never prints.
 type Secret string
@@ -241,6 +250,9 @@ func (c *Config) Validate() error {
 	if c.DuplicateWindow < 2*time.Minute {
 		bad("DUPLICATE_WINDOW", "must be at least 2m so that republished events are recognised, got %s", c.DuplicateWindow)
 	}
+	if c.CouponSecret != "" && len(c.CouponSecret) < MinCouponSecret {
+		bad("COUPON_SECRET", "must be at least %d characters (a random secret such as `openssl rand -base64 32` gives), got %d", MinCouponSecret, len(c.CouponSecret))
+	}
 	seen := map[Secret]bool{}
 	for _, k := range c.APIKeys {
 		if seen[k.Key] {
@@ -316,6 +328,7 @@ func (c *Config) LogFields() map[string]any {
 		"max_deliver":      c.MaxDeliver,
 		"subject_prefix":   c.SubjectPrefix,
 		"duplicate_window": c.DuplicateWindow.String(),
+		"coupon_secret":    fingerprint(string(c.CouponSecret)),
 	}
 }
 

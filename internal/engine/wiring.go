@@ -3,16 +3,35 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/promoengine/promoengine/internal/api"
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/odoo"
+	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
 	"github.com/promoengine/promoengine/workers"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// checkCatalog refuses to process orders under a catalog the engine cannot
+// run: one that issues coupons without PROMO_COUPON_SECRET. No catalog yet
+// is fine (the watcher checks each one it switches to).
+func (e *Engine) checkCatalog(ctx context.Context) error {
+	cat, err := ledger.LatestCatalog(ctx, e.Pool)
+	if errors.Is(err, ledger.ErrNoCatalog) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.Store.CheckCatalog(cat); err != nil {
+		return fmt.Errorf("PROMO_COUPON_SECRET is required to process orders under catalog version %d: %w", cat.Version, err)
+	}
+	return nil
+}
 
 // odooClient is the engine's one Odoo client (nil without PROMO_ODOO_URL):
 // the webhook's read-backs and the pusher share its login.

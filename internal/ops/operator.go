@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promoengine/promoengine/pkg/events"
+	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
 // Operator runs the operator commands against one NATS account and one
@@ -21,12 +22,27 @@ type Operator struct {
 	subjects events.Subjects
 	log      zerolog.Logger
 	now      func() time.Time
+	// couponSecret derives issued coupon codes (PROMO_COUPON_SECRET): a
+	// replay or dry run issues the codes the engine would.
+	couponSecret []byte
 }
 
 // New returns an Operator. pool may be nil for publish and dlq, which touch
 // only NATS.
 func New(js jetstream.JetStream, pool *pgxpool.Pool, subjects events.Subjects, log zerolog.Logger) *Operator {
 	return &Operator{js: js, pool: pool, subjects: subjects, log: log, now: time.Now}
+}
+
+// WithCouponSecret sets the secret the replays derive coupon codes with;
+// it must be the engine's.
+func (o *Operator) WithCouponSecret(secret []byte) *Operator {
+	o.couponSecret = secret
+	return o
+}
+
+// store is a ledger Store with the operator's subjects and coupon secret.
+func (o *Operator) store() *ledger.Store {
+	return ledger.NewStore(o.subjects, ledger.WithCouponSecret(o.couponSecret))
 }
 
 // ErrStreamMissing is returned when a stream the command needs does not

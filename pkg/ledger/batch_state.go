@@ -63,7 +63,13 @@ type spendEntry struct {
 // around it gives the window's sum, scale included.
 func (c *cachedCustomer) stateAt(b *Batch, t time.Time) *customerState {
 	cat := b.cat
-	st := &customerState{id: c.id, found: true, path: c.path, debt: c.debt, openedAt: c.openedAt,
+	debt := c.debt
+	if debt.IsZero() {
+		// PostgreSQL hands a numeric zero back without its scale (0.00
+		// reads as 0): the next event must compute from what it would read.
+		debt = dec.Zero
+	}
+	st := &customerState{id: c.id, found: true, path: c.path, debt: debt, openedAt: c.openedAt,
 		levels: c.levels, lots: make([]*lot, 0, len(c.lots)), spend: map[string]dec.Decimal{}}
 	for _, l := range c.lots {
 		if l.Remaining.Sign() > 0 && !l.expiredAt(t) {

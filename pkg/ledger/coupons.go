@@ -315,3 +315,19 @@ func (p *reversalPlan) queueCouponWrites(b *pgx.Batch) {
 			p.cust.id, p.orig.orderID)
 	}
 }
+
+// CheckCouponSecret refuses a catalog that issues coupons when there is no
+// secret to derive their codes with: applying it, or starting an engine on
+// it, would only dead-letter the orders that earn a coupon.
+func CheckCouponSecret(cat *rules.Catalog, secret []byte) error {
+	if p := cat.CouponIssuer(); p != nil && len(secret) == 0 {
+		return fmt.Errorf("%w: program %s issues coupons", ErrNoCouponSecret, p.ID)
+	}
+	return nil
+}
+
+// CheckCatalog is CheckCouponSecret with the Store's secret: whether this
+// Store can process events under cat.
+func (s *Store) CheckCatalog(cat *rules.Catalog) error {
+	return CheckCouponSecret(cat, s.couponSecret)
+}

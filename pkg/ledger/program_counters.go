@@ -169,6 +169,17 @@ func compareKeys(a, b counterKey) int {
 // reports ErrLimitRace. The deltas are cleared: the counters then hold what
 // is written.
 func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
+	// Every counter asked about has its row, used or not, as when the
+	// counters are locked one by one (which creates a row to lock it).
+	asked := slices.SortedFunc(maps.Keys(c.limits), compareKeys)
+	if len(asked) > 0 {
+		programs, scopes, periods := make([]string, len(asked)), make([]string, len(asked)), make([]string, len(asked))
+		for i, k := range asked {
+			programs[i], scopes[i], periods[i] = k.program, k.scope, k.period
+		}
+		b.Queue(`INSERT INTO program_usage (program_id, scope, period) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+			programs, scopes, periods)
+	}
 	if len(c.delta) == 0 {
 		return func() error { return nil }
 	}
