@@ -79,6 +79,8 @@ type apiBundle struct {
 type apiOptions struct {
 	db   bool // a migrated database (quote, customers, catalog)
 	odoo bool // a fake Odoo (webhook)
+
+	couponSecret string // the store's PROMO_COUPON_SECRET
 }
 
 func setupAPI(t *testing.T, o apiOptions) *apiBundle {
@@ -88,7 +90,7 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	ns := testnats.New(t)
 	b := &apiBundle{t: t, ctx: ctx, js: ns.JetStream(t), subjects: events.NewSubjects(""),
 		metrics: metrics.New(prometheus.NewRegistry()), logs: &testlog.Buffer{}}
-	b.store = ledger.NewStore(b.subjects)
+	b.store = ledger.NewStore(b.subjects, ledger.WithCouponSecret([]byte(o.couponSecret)))
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
 	log := zerolog.New(b.logs).Level(zerolog.TraceLevel)
 	d := api.Deps{

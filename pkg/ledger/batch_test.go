@@ -432,7 +432,7 @@ func dumpLedger(t *testing.T, b *bundle) map[string][]string {
 // table, over random scenarios cut into random batches.
 func TestBatchEqualsOneByOne(t *testing.T) {
 	t.Parallel()
-	seeds := 100
+	seeds := 80 // × 5 catalogs: as many scenarios as 100 × 4 before "periods"
 	if testing.Short() {
 		seeds = 10
 	}
