@@ -1,15 +1,19 @@
 package ledger_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
+	"github.com/promoengine/promoengine/schemas"
 )
 
 // couponCatalog issues a 10%-off coupon, valid 30 days, for orders of at
@@ -212,4 +216,41 @@ func lower(s string) string {
 		}
 	}
 	return string(out)
+}
+
+// requireSchema validates v, marshalled, against a published schema.
+func requireSchema(t *testing.T, name string, v any) {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	require.NoError(t, err)
+	s, err := schemas.Get(name)
+	require.NoError(t, err)
+	require.Empty(t, schemas.Validate(s, doc), "%s: %s", name, raw)
+}
+
+// The results with coupons and the warnings match the published schemas.
+func TestCouponResultsAndWarningsMatchTheirSchemas(t *testing.T) {
+	t.Parallel()
+	b := setup(t, couponCatalog)
+	issued := b.process(t, order{event: "i1", at: "2026-03-02T10:00:00+07:00", id: "o1", customer: "ann", qty: "2", price: "100000"}.event_(t))
+	require.Len(t, issued.CouponsIssued, 1)
+	requireSchema(t, schemas.OrderResult, issued)
+	used := b.process(t, order{event: "u1", at: "2026-03-03T10:00:00+07:00", id: "o2", customer: "ann", codes: []string{issued.CouponsIssued[0].Code}, price: "50000"}.event_(t))
+	require.Len(t, used.CouponsUsed, 1)
+	requireSchema(t, schemas.OrderResult, used)
+	released := b.process(t, cancelEvent(t, "x2", "2026-03-04T10:00:00+07:00", "o2"))
+	require.Len(t, released.CouponsReleased, 1)
+	requireSchema(t, schemas.OrderResult, released)
+	voided := b.process(t, returnEvent(t, "r1", "2026-03-04T11:00:00+07:00", "o1-r", "o1", "1", "1"))
+	require.Len(t, voided.CouponsVoided, 1)
+	requireSchema(t, schemas.OrderResult, voided)
+
+	w := setup(t, warnCatalog("one_level"))
+	w.process(t, order{event: "a1", at: "2026-01-01T10:00:00+07:00", id: "a1", customer: "ann", price: "350000"}.event_(t))
+	w.jobs(t, "2026-01-20T00:00:00+07:00")
+	warnings, _ := w.warningsSince(t, 0)
+	require.Len(t, warnings, 1)
+	requireSchema(t, schemas.LevelWarning, warnings[0])
 }
