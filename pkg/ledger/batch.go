@@ -419,7 +419,7 @@ func (b *Batch) apply(p *paidPlan, ev *events.Event, c *cachedCustomer) {
 		w.coupons.use(cp)
 	}
 	for _, cp := range p.issued {
-		c.coupons[cp.code], c.looked[cp.code] = cp, true
+		c.remember(cp.code, cp)
 		w.coupons.issue(cp)
 	}
 
@@ -570,7 +570,7 @@ func (b *Batch) queueCouponLookups(pb *pgx.Batch, run []BatchEvent) {
 		c := b.customers[id]
 		for _, code := range presentedCodes(be.Event.Paid) {
 			if !c.looked[code] {
-				c.looked[code] = true
+				c.remember(code, nil)
 				customers, codes = append(customers, id), append(codes, code)
 			}
 		}
@@ -583,7 +583,7 @@ func (b *Batch) queueCouponLookups(pb *pgx.Batch, run []BatchEvent) {
 		JOIN coupons c ON c.customer_id = k.customer_id AND c.code = k.code`, customers, codes).Query(func(rows pgx.Rows) error {
 		cs, err := pgx.CollectRows(rows, scanCoupon)
 		for _, cp := range cs {
-			b.customers[cp.customerID].coupons[cp.code] = cp
+			b.customers[cp.customerID].remember(cp.code, cp)
 		}
 		return err
 	})

@@ -34,11 +34,23 @@ type cachedCustomer struct {
 	uses map[counterKey]int64
 	// coupons are the customer's coupons read (the codes the batch's
 	// orders presented) or issued in the batch, by code; looked records
-	// every code looked up, found or not.
+	// every code looked up, found or not. Both are made on first use: most
+	// orders present no code.
 	coupons map[string]*coupon
 	looked  map[string]bool
 
 	accountDirty bool // the account row has changes not flushed
+}
+
+// remember records a code looked up, with its coupon when there is one.
+func (c *cachedCustomer) remember(code string, cp *coupon) {
+	if c.looked == nil {
+		c.looked, c.coupons = map[string]bool{}, map[string]*coupon{}
+	}
+	c.looked[code] = true
+	if cp != nil {
+		c.coupons[code] = cp
+	}
 }
 
 // couponsFor are the customer's coupons among codes (all looked up).
@@ -170,8 +182,7 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 	}
 	var unlocked []string
 	for _, id := range ids {
-		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[counterKey]int64{},
-			coupons: map[string]*coupon{}, looked: map[string]bool{}}
+		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[counterKey]int64{}}
 		if _, ok := b.locked[id]; !ok {
 			unlocked = append(unlocked, id)
 		}
