@@ -134,7 +134,8 @@ func (e *evaluation) limitReached(l *Limits, k Limit) string {
 }
 
 // budgetName is "budget", or "daily budget" and the like, for the budget a
-// LimitsReader named; named reports whether it named one.
+// LimitsReader named, with its amount; the amount is nil when the reader
+// named none.
 func budgetName(l *Limits, k Limit) (name string, amount *dec.Decimal) {
 	switch {
 	case k == LimitBudget:
