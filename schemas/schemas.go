@@ -38,6 +38,7 @@ const (
 	OrderResult    = "promo.order.result.schema.json"
 	PointsExpired  = "promo.points_expired.schema.json"
 	LevelChanged   = "promo.level_changed.schema.json"
+	LevelWarning   = "promo.level_warning.schema.json"
 	Catalog        = "catalog.schema.json"
 )
 

@@ -34,7 +34,13 @@ type CatalogWatcher struct {
 	done    chan struct{}
 	warned  bool // the missing catalog was reported (reload runs on one goroutine at a time)
 
+	refused int64 // the last version Accept refused, reported once
+
 	PollInterval time.Duration
+	// Accept, when set, may refuse a new version (the engine refuses one it
+	// cannot run, such as coupons without a secret): the watcher then stays
+	// on the version in force and says why.
+	Accept func(*rules.Catalog) error
 }
 
 // NewCatalogWatcher returns a watcher; call Start.
@@ -87,6 +93,15 @@ func (w *CatalogWatcher) reload(ctx context.Context) {
 	old := w.current.Load()
 	if old != nil && old.Version == c.Version {
 		return
+	}
+	if w.Accept != nil {
+		if err := w.Accept(c); err != nil {
+			if w.refused != c.Version {
+				w.refused = c.Version
+				w.log.Error().Err(err).Int64("catalog_version", c.Version).Msg("catalog version refused: staying on the version in force")
+			}
+			return
+		}
 	}
 	w.current.Store(c)
 	if w.metrics != nil {

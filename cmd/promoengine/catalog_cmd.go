@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/promoengine/promoengine/internal/audit"
+	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
 )
@@ -47,6 +48,14 @@ func runCatalog(ctx context.Context, c *cli, args []string) error {
 		if args[0] == "validate" {
 			fmt.Fprintf(c.stdout, "%s: valid (%d programs)\n", *file, len(cat.Programs))
 			return nil
+		}
+		cfg, err := loadConfig(c)
+		if err != nil {
+			return err
+		}
+		if err := ledger.CheckCouponSecret(cat, []byte(cfg.CouponSecret)); err != nil {
+			return fmt.Errorf("catalog %s refused; nothing was applied: PROMO_COUPON_SECRET is not set (set it, the same as the engine's, to a random secret of at least %d characters): %w",
+				*file, config.MinCouponSecret, err)
 		}
 		pool, err := openMigratedPool(ctx, c)
 		if err != nil {

@@ -137,7 +137,8 @@ func openLedger(ctx context.Context, c *cli, migrate bool) (*ledgerSession, erro
 		pool.Close()
 		return nil, err
 	}
-	return &ledgerSession{pool: pool, catalog: cat, store: ledger.NewStore(events.NewSubjects(cfg.SubjectPrefix))}, nil
+	store := ledger.NewStore(events.NewSubjects(cfg.SubjectPrefix), ledger.WithCouponSecret([]byte(cfg.CouponSecret)))
+	return &ledgerSession{pool: pool, catalog: cat, store: store}, nil
 }
 
 func (s *ledgerSession) Close() { s.pool.Close() }

@@ -99,6 +99,21 @@ func printCustomer(c *cli, v *ledger.CustomerView) error {
 			return err
 		}
 	}
+	if len(v.Coupons) > 0 {
+		fmt.Fprintln(c.stdout, "\nCOUPONS (latest first)")
+		tw = tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CODE\tPROGRAM\tVALID UNTIL\tSTATE\tISSUED BY")
+		for _, cp := range v.Coupons {
+			state := cp.State
+			if cp.UsedBy != "" {
+				state += " (order " + cp.UsedBy + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (order %s)\n", cp.Code, cp.ProgramID, cp.ValidUntil, state, cp.IssuedBy, cp.OrderID)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	if hist, ok := m["history"].([]any); ok && len(hist) > 0 {
 		fmt.Fprintln(c.stdout, "\nHISTORY (latest first)")
 		for _, h := range hist {

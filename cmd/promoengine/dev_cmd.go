@@ -79,8 +79,8 @@ Then, from another terminal in the same directory:
 
 	envFile := filepath.Join(*dataDir, "dev.env")
 	if err := os.WriteFile(envFile, []byte(fmt.Sprintf(
-		"# written by a running `promoengine dev`; removed when it stops\nPROMO_DATABASE_URL=%s\nPROMO_NATS_URL=%s\nPROMO_API_KEYS=%s\n",
-		dbURL, ns.ClientURL(), os.Getenv("PROMO_API_KEYS"))), 0o600); err != nil {
+		"# written by a running `promoengine dev`; removed when it stops\nPROMO_DATABASE_URL=%s\nPROMO_NATS_URL=%s\nPROMO_API_KEYS=%s\nPROMO_COUPON_SECRET=%s\n",
+		dbURL, ns.ClientURL(), os.Getenv("PROMO_API_KEYS"), os.Getenv("PROMO_COUPON_SECRET"))), 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(envFile)
@@ -155,6 +155,11 @@ func setDevDefaults(c *cli) {
 	if devKeys {
 		_ = os.Setenv("PROMO_API_KEYS", "dev-pos-key:pos,dev-admin-key:admin")
 	}
+	if os.Getenv("PROMO_COUPON_SECRET") == "" {
+		// A fixed secret, like the dev keys: codes are reproducible from
+		// one dev run to the next, and never worth anything.
+		_ = os.Setenv("PROMO_COUPON_SECRET", devCouponSecret)
+	}
 	if _, set := os.LookupEnv("PROMO_HTTP_ADDR"); !set {
 		_ = os.Setenv("PROMO_HTTP_ADDR", devHTTPAddr)
 	} else if devKeys && !loopback(os.Getenv("PROMO_HTTP_ADDR")) {
@@ -213,3 +218,7 @@ func (w devLogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// devCouponSecret is PROMO_COUPON_SECRET under `promoengine dev` when none
+// is set.
+const devCouponSecret = "dev-coupon-secret-not-for-production"

@@ -182,6 +182,8 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_NATS_NKEY_FILE    NKey seed file for NATS
   API keys may be scoped to stores: "key:pos@company=1;pos_config=3|4".
   PostgreSQL TLS: sslmode=verify-full&sslrootcert=/path/ca.pem in PROMO_DATABASE_URL.
+  PROMO_COUPON_SECRET     key issued coupon codes are derived with, at least 16 characters;
+                          required once a catalog issues coupons, the same in every process
 
 When PROMO_DATABASE_URL and PROMO_NATS_URL are unset and a ` + "`promoengine dev`" + `
 is running in this directory, commands use its embedded servers (.data/dev.env).

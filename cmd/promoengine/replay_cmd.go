@@ -85,7 +85,7 @@ func runReplay(ctx context.Context, c *cli, args []string) error {
 	}
 	defer pool.Close()
 	bar := progressBar(c, false)
-	op := ops.New(js, pool, subjects, quietLog(c.log))
+	op := ops.New(js, pool, subjects, quietLog(c.log)).WithCouponSecret([]byte(cfg.CouponSecret))
 	rep, err := op.Replay(ctx, ops.ReplayOptions{Range: r, Lanes: cfg.Lanes, InFlight: cfg.Transactions, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver, Progress: bar})
 	bar.Done()
 	details := map[string]any{"range": r.String()}
@@ -152,7 +152,7 @@ func dryRunReplay(ctx context.Context, c *cli, r ops.Range, asJSON bool) error {
 	}
 	defer pool.Close()
 	bar := progressBar(c, false)
-	op := ops.New(js, pool, subjects, quietLog(c.log))
+	op := ops.New(js, pool, subjects, quietLog(c.log)).WithCouponSecret([]byte(cfg.CouponSecret))
 	rep, err := op.DryRun(ctx, ops.DryRunOptions{Range: r, BatchSize: cfg.BatchSize, Progress: bar})
 	bar.Done()
 	if err != nil {

@@ -125,6 +125,14 @@ func printResult(c *cli, data []byte, order string, asJSON bool) error {
 		Expired    []any  `json:"expired"`
 		Level      string `json:"level"`
 		Previous   string `json:"previous_level"`
+		// promo.level_warning
+		ToLevel     string `json:"to_level"`
+		DowngradeAt string `json:"downgrade_at"`
+		SpendNeeded string `json:"spend_needed"`
+		// coupons a sale issued or used
+		CouponsIssued []struct {
+			Code string `json:"code"`
+		} `json:"coupons_issued"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		return err
@@ -141,6 +149,9 @@ func printResult(c *cli, data []byte, order string, asJSON bool) error {
 		fmt.Fprintf(c.stdout, "%s  points expired  customer %s: %d lots\n", r.OccurredAt, r.CustomerID, len(r.Expired))
 	case events.TypeLevelChanged:
 		fmt.Fprintf(c.stdout, "%s  level changed   customer %s: %s → %s\n", r.OccurredAt, r.CustomerID, r.Previous, r.Level)
+	case events.TypeLevelWarning:
+		fmt.Fprintf(c.stdout, "%s  level warning   customer %s: %s → %s on %s unless %s more is spent\n",
+			r.OccurredAt, r.CustomerID, r.Level, r.ToLevel, r.DowngradeAt, r.SpendNeeded)
 	default:
 		kind := "sale"
 		switch r.SourceType {
@@ -162,6 +173,9 @@ func printResult(c *cli, data []byte, order string, asJSON bool) error {
 		}
 		if r.Membership != nil && r.Membership.Changed {
 			line += "  level → " + r.Membership.Level
+		}
+		for _, cp := range r.CouponsIssued {
+			line += "  coupon " + cp.Code
 		}
 		if r.Error != nil {
 			line += "  (" + r.Error.Code + ")"

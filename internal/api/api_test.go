@@ -86,6 +86,8 @@ type apiOptions struct {
 	oidc *identity.OIDC // OpenID Connect tokens
 	// scope, when set, is the store scope of every request's principal.
 	scope func(*http.Request) *odoo.StoreScope
+
+	couponSecret string // the store's PROMO_COUPON_SECRET
 }
 
 func setupAPI(t *testing.T, o apiOptions) *apiBundle {
@@ -95,7 +97,7 @@ func setupAPI(t *testing.T, o apiOptions) *apiBundle {
 	ns := testnats.New(t)
 	b := &apiBundle{t: t, ctx: ctx, js: ns.JetStream(t), subjects: events.NewSubjects(""),
 		metrics: metrics.New(prometheus.NewRegistry()), logs: &testlog.Buffer{}}
-	b.store = ledger.NewStore(b.subjects)
+	b.store = ledger.NewStore(b.subjects, ledger.WithCouponSecret([]byte(o.couponSecret)))
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
 	log := zerolog.New(b.logs).Level(zerolog.TraceLevel)
 	d := api.Deps{

@@ -149,6 +149,10 @@ func (s *Server) putCatalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.d.Store.CheckCatalog(cat); err != nil {
+		return violations(http.StatusUnprocessableEntity, CodeInvalidCatalog, "invalid catalog",
+			[]schemas.Violation{{Message: "this engine has no PROMO_COUPON_SECRET to derive coupon codes with: " + err.Error()}})
+	}
 	version, err := s.applyCatalog(r, cat)
 	if err != nil {
 		return err

@@ -143,7 +143,15 @@ type Config struct {
 	NATSCertFile string `envconfig:"NATS_CERT_FILE"`
 	NATSKeyFile  string `envconfig:"NATS_KEY_FILE"`
 	NATSNKeyFile string `envconfig:"NATS_NKEY_FILE"`
+	// CouponSecret is the key issued coupon codes are derived with (SPEC
+	// §6.10, §9): required once a catalog issues coupons, the same in every
+	// process of a chain (a replay with another issues other codes).
+	CouponSecret Secret `envconfig:"COUPON_SECRET"`
 }
+
+// MinCouponSecret is the shortest PROMO_COUPON_SECRET accepted: codes are
+// only as unguessable as the secret.
+const MinCouponSecret = 16
 
 // Secret is a string that never prints.
 type Secret string
@@ -368,6 +376,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateSecurity()...)
+	if c.CouponSecret != "" && len(c.CouponSecret) < MinCouponSecret {
+		bad("COUPON_SECRET", "must be at least %d characters (a random secret such as `openssl rand -base64 32` gives), got %d", MinCouponSecret, len(c.CouponSecret))
+	}
 	seen := map[Secret]bool{}
 	for _, k := range c.APIKeys {
 		if seen[k.Key] {
@@ -451,6 +462,7 @@ func (c *Config) LogFields() map[string]any {
 		"nats_nkey_file":   c.NATSNKeyFile,
 		"pprof":            c.PProf,
 		"pprof_addr":       c.PProfAddr,
+		"coupon_secret":    fingerprint(string(c.CouponSecret)),
 	}
 }
 

@@ -211,8 +211,16 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)
 	e.Registry.MustRegister(audit.NewCollector(e.Pool))
-	e.Store = ledger.NewStore(e.Subjects)
+	e.Store = ledger.NewStore(e.Subjects, ledger.WithCouponSecret([]byte(e.cfg.CouponSecret)))
+	if e.has(config.WorkerOrders) {
+		if err := e.checkCatalog(ctx); err != nil {
+			return err
+		}
+	}
 	e.Catalogs = workers.NewCatalogWatcher(e.Pool, e.Metrics, e.log)
+	if e.has(config.WorkerOrders) {
+		e.Catalogs.Accept = e.Store.CheckCatalog
+	}
 	e.Catalogs.Start(ctx)
 
 	dl := consume.NewDeadLetterer(e.JS, e.Subjects)

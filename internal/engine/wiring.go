@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/promoengine/promoengine/internal/api"
@@ -12,6 +13,23 @@ import (
 	"github.com/promoengine/promoengine/pkg/rules"
 	"github.com/promoengine/promoengine/workers"
 )
+
+// checkCatalog refuses to process orders under a catalog the engine cannot
+// run: one that issues coupons without PROMO_COUPON_SECRET. No catalog yet
+// is fine (the watcher checks each one it switches to).
+func (e *Engine) checkCatalog(ctx context.Context) error {
+	cat, err := ledger.LatestCatalog(ctx, e.Pool)
+	if errors.Is(err, ledger.ErrNoCatalog) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := e.Store.CheckCatalog(cat); err != nil {
+		return fmt.Errorf("PROMO_COUPON_SECRET is required to process orders under catalog version %d: %w", cat.Version, err)
+	}
+	return nil
+}
 
 // odooClient is the engine's one Odoo client (nil without PROMO_ODOO_URL):
 // the webhook's read-backs and the pusher share its login.

@@ -158,6 +158,9 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 	if err != nil {
 		return nil, err
 	}
+	if err := ledger.CheckCouponSecret(current, o.couponSecret); err != nil {
+		return nil, fmt.Errorf("dry run needs PROMO_COUPON_SECRET, the engine's, to issue the codes it issued: %w", err)
+	}
 	rep.CatalogVersion = current.Version
 
 	expected, firstProcessed, err := ledger.ProcessedUpTo(ctx, snap, w.last)
@@ -204,7 +207,7 @@ func (o *Operator) DryRun(ctx context.Context, opts DryRunOptions) (*DryRunRepor
 
 	r := &rebuild{o: o, ctx: ctx, snap: snap, sc: sc, batchSize: opts.BatchSize, checkpointEvery: int64(opts.CheckpointEvery), w: w, rep: rep, current: current, reader: reader,
 		catalogs: map[int64]*rules.Catalog{current.Version: current}, jobs: jobs,
-		store: ledger.NewStore(o.subjects), deferred: map[string][]*rebuildItem{}, ahead: map[uint64]*rebuildItem{}}
+		store: o.store(), deferred: map[string][]*rebuildItem{}, ahead: map[uint64]*rebuildItem{}}
 	prog.Stage("rebuilding the ledger", int64(expected))
 	if err := r.run(prog); err != nil {
 		return nil, fmt.Errorf("dry run: %w", err)

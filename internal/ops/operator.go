@@ -24,6 +24,9 @@ type Operator struct {
 	keys     *keying.Resolver // keys the input events publish and redrive send
 	log      zerolog.Logger
 	now      func() time.Time
+	// couponSecret derives issued coupon codes (PROMO_COUPON_SECRET): a
+	// replay or dry run issues the codes the engine would.
+	couponSecret []byte
 }
 
 // New returns an Operator. pool may be nil for publish and dlq, which touch
@@ -34,6 +37,18 @@ func New(js jetstream.JetStream, pool *pgxpool.Pool, subjects events.Subjects, l
 		db = pool
 	}
 	return &Operator{js: js, pool: pool, subjects: subjects, keys: keying.NewResolver(db, log), log: log, now: time.Now}
+}
+
+// WithCouponSecret sets the secret the replays derive coupon codes with;
+// it must be the engine's.
+func (o *Operator) WithCouponSecret(secret []byte) *Operator {
+	o.couponSecret = secret
+	return o
+}
+
+// store is a ledger Store with the operator's subjects and coupon secret.
+func (o *Operator) store() *ledger.Store {
+	return ledger.NewStore(o.subjects, ledger.WithCouponSecret(o.couponSecret))
 }
 
 // ErrStreamMissing is returned when a stream the command needs does not

@@ -81,11 +81,15 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	}
 	prog := progressOrNone(opts.Progress)
 	defer prog.Done()
-	if _, err := ledger.LatestCatalog(ctx, o.pool); err != nil {
+	cat, err := ledger.LatestCatalog(ctx, o.pool)
+	if err != nil {
 		if errors.Is(err, ledger.ErrNoCatalog) {
 			return nil, errors.New("no catalog applied yet: `promoengine catalog apply -f FILE` first")
 		}
 		return nil, err
+	}
+	if err := ledger.CheckCouponSecret(cat, o.couponSecret); err != nil {
+		return nil, fmt.Errorf("replay needs PROMO_COUPON_SECRET, the engine's: %w", err)
 	}
 	name := o.subjects.StreamOrders()
 	stream, err := o.stream(ctx, name)
@@ -149,7 +153,7 @@ func (o *Operator) Replay(ctx context.Context, opts ReplayOptions) (*ReplayRepor
 	defer stopWorkers()
 	catalogs := workers.NewCatalogWatcher(o.pool, m, log)
 	catalogs.Start(wctx)
-	store := ledger.NewStore(o.subjects)
+	store := o.store()
 	settler := consume.NewSettler(consume.NewDeadLetterer(o.js, o.subjects), opts.MaxDeliver)
 	orders := workers.NewOrders(ocfg, o.pool, store, catalogs, settler, o.subjects, m, log)
 	orders.Start(wctx)

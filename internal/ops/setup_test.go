@@ -65,9 +65,14 @@ func setup(t *testing.T) *bundle {
 	b.pool = pool
 	b.js = b.nats.JetStream(t)
 	require.NoError(t, streams.Ensure(ctx, b.js, b.subjects, streams.DefaultOptions()))
-	b.op = ops.New(b.js, b.pool, b.subjects, b.log)
+	b.op = ops.New(b.js, b.pool, b.subjects, b.log).WithCouponSecret([]byte(couponSecret))
 	return b
 }
+
+// couponSecret is the engines' and the operator's PROMO_COUPON_SECRET: the
+// example catalog issues coupons, and its orders present the codes of
+// `promoengine dev`'s development secret.
+const couponSecret = "dev-coupon-secret-not-for-production"
 
 // applyCatalog stores a catalog version and returns it.
 func (b *bundle) applyCatalog(doc []byte) int64 {
@@ -83,7 +88,7 @@ func (b *bundle) startEngine(maxDeliver int, workers ...string) *engine.Engine {
 	cfg := &config.Config{
 		NATSURL: b.nats.URL(), DatabaseURL: b.dbURL, HTTPAddr: "off",
 		BatchSize: 64, Lanes: 4, MaxDeliver: maxDeliver, DuplicateWindow: 10 * time.Minute,
-		OdooConcurrency: 1, OdooTimeout: time.Second,
+		OdooConcurrency: 1, OdooTimeout: time.Second, CouponSecret: couponSecret,
 	}
 	e, err := engine.Start(b.ctx, cfg, workers, b.log)
 	require.NoError(b.t, err)

@@ -71,6 +71,13 @@ type OrderResult struct {
 	Points          *Points      `json:"points,omitempty"`
 	Membership      *Membership  `json:"membership,omitempty"`
 	Trace           []Trace      `json:"trace"`
+
+	// Coupons (SPEC §6.10): issued and used by a paid order; voided and
+	// made usable again by a return or cancellation.
+	CouponsIssued   []CouponIssued `json:"coupons_issued,omitempty"`
+	CouponsUsed     []CouponRef    `json:"coupons_used,omitempty"`
+	CouponsVoided   []CouponRef    `json:"coupons_voided,omitempty"`
+	CouponsReleased []CouponRef    `json:"coupons_released,omitempty"`
 }
 
 // ResultError explains a rejection.

@@ -54,6 +54,8 @@ func (s Subjects) ResultSubject(t string) string {
 		return s.ResultsPointsExpired()
 	case TypeLevelChanged:
 		return s.ResultsLevelChanged()
+	case TypeLevelWarning:
+		return s.ResultsLevelWarning()
 	}
 	return s.ResultsOrder()
 }

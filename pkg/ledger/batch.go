@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,8 +74,11 @@ type Batch struct {
 	orders    map[string]string // paid order id → event id, for the paid events of this batch
 	w         batchWrites
 
-	globalPrograms      []*rules.Program // programs with total_uses or budget
-	perCustomerPrograms []string         // programs with uses_per_customer
+	globalPrograms      []*rules.Program // programs with a global limit: total or per period, uses or budget
+	perCustomerPrograms []string         // programs with uses_per_customer, of all time or per period
+	// customerPeriods are the periods whose per-customer counters the
+	// batch's events may ask about ("" for all time).
+	customerPeriods []string
 
 	// Every paid event of the batch has from <= occurred_at <= until, and
 	// every window it needs starts after spendFrom. Every window of path
@@ -96,10 +100,10 @@ func (s *Store) NewBatch(tx pgx.Tx, cat *rules.Catalog) *Batch {
 		customers: map[string]*cachedCustomer{}, orders: map[string]string{}}
 	if cat != nil {
 		for _, p := range cat.Programs {
-			if p.Limits.TotalUses != nil || p.Limits.Budget != nil {
+			if totalLimit(p.Limits).any() || periodLimit(p.Limits).any() {
 				b.globalPrograms = append(b.globalPrograms, p)
 			}
-			if p.Limits.UsesPerCustomer != nil {
+			if needsCustomerCounts(p.Limits) {
 				b.perCustomerPrograms = append(b.perCustomerPrograms, p.ID)
 			}
 		}
@@ -231,6 +235,7 @@ func (b *Batch) span(evs []BatchEvent) {
 		}
 		first = false
 	}
+	b.customerPeriods = b.periodsOf(evs)
 	b.coreAll = b.from // no common core: every entry is read
 	for _, p := range slices.Sorted(maps.Keys(b.coreStart)) {
 		s := b.coreStart[p]
@@ -310,7 +315,8 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 		return rows.Err()
 	})
 	loads := b.queueCustomerLoads(pb, sortedUnique(newCust))
-	b.counters.queueLoad(pb, b.globalPrograms)
+	b.queueCouponLookups(pb, run)
+	b.counters.queueLoad(pb, b.counterKeys(run))
 	if err := runBatch(ctx, b.tx, pb, "read state of a batch"); err != nil {
 		return err
 	}
@@ -354,9 +360,13 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 	if id := string(ev.Paid.CustomerID); id != "" {
 		c = b.customers[id]
 		cust = c.stateAt(b, t)
+		cust.coupons = c.couponsFor(presentedCodes(ev.Paid))
 	}
-	plan, err := planPaid(cat, ev, t, cust, batchLimits{b: b, c: c})
+	plan, err := planPaid(cat, ev, t, cust, batchLimits{b: b, c: c, ev: ev})
 	if err != nil {
+		return nil, err
+	}
+	if err := plan.issueCoupons(b.store.couponSecret, ev); err != nil {
 		return nil, err
 	}
 	res := plan.result(cat, ev, events.StatusApplied)
@@ -379,22 +389,38 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 func (b *Batch) apply(p *paidPlan, ev *events.Event, c *cachedCustomer) {
 	w := &b.w
 	orderID := string(ev.Paid.ID)
-	if uses := p.outcome.Uses; len(uses) > 0 {
-		b.counters.add(uses)
+	if uses := usesOf(b.cat, ev, p.outcome.Uses); len(uses) > 0 {
 		customerID := ""
 		if c != nil {
 			customerID = c.id
 		}
 		for _, u := range uses {
-			w.programUses.add(orderID, u.ProgramID, customerID, u.Discount)
+			b.counters.add(u)
+			w.programUses.add(orderID, customerID, u)
 			if c != nil {
-				c.uses[u.ProgramID]++
-				w.customerUses.add(u.ProgramID, c.id)
+				keys := u.keys()
+				c.uses[keys.total]++
+				w.customerUses.add(keys.total, c.id)
+				if keys.hasPeriod() {
+					c.uses[keys.period]++
+					w.customerUses.add(keys.period, c.id)
+				}
 			}
 		}
 	}
 	if c == nil {
 		return
+	}
+
+	for _, u := range p.outcome.CouponsUsed {
+		cp := c.coupons[u.Code]
+		order, at := orderID, p.t
+		cp.usedBy, cp.usedAt = &order, &at
+		w.coupons.use(cp)
+	}
+	for _, cp := range p.issued {
+		c.remember(cp.code, cp)
+		w.coupons.issue(cp)
 	}
 
 	c.path = p.accountPath()
@@ -434,30 +460,70 @@ func (b *Batch) apply(p *paidPlan, ev *events.Event, c *cachedCustomer) {
 	}
 }
 
+// counterKeys are the global counters the paid events of run may ask
+// about: for every event and every program with a global limit, the
+// counters of the event's scope and period that a limit bounds.
+func (b *Batch) counterKeys(run []BatchEvent) []counterKey {
+	if len(b.globalPrograms) == 0 {
+		return nil
+	}
+	seen := map[counterKey]bool{}
+	var out []counterKey
+	add := func(k counterKey) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, be := range run {
+		for _, p := range b.globalPrograms {
+			keys := keysOf(b.cat, p, be.Event)
+			if totalLimit(p.Limits).any() {
+				add(keys.total)
+			}
+			if periodLimit(p.Limits).any() && keys.hasPeriod() {
+				add(keys.period)
+			}
+		}
+	}
+	return out
+}
+
 // batchLimits answers rules.LimitsReader from the batch's memory: the global
 // counters through ProgramCounters (loaded in the run's read), the customer's
 // uses from the cached customer.
 type batchLimits struct {
-	b *Batch
-	c *cachedCustomer // nil: anonymous
+	b  *Batch
+	c  *cachedCustomer // nil: anonymous
+	ev *events.Event
 }
 
 func (l batchLimits) Remaining(p *rules.Program, customerID string) (rules.Remaining, error) {
 	lim := p.Limits
-	var uses int64
-	used := dec.Zero
-	if lim.TotalUses != nil || lim.Budget != nil {
-		uses, used = l.b.counters.current(p)
+	keys := keysOf(l.b.cat, p, l.ev)
+	u := usage{total: programCount{budget: dec.Zero}, period: programCount{budget: dec.Zero}}
+	var err error
+	if tl := totalLimit(lim); tl.any() {
+		if u.total, err = l.b.counters.current(keys.total, tl); err != nil {
+			return rules.Remaining{}, err
+		}
 	}
-	perCustomer := lim.UsesPerCustomer != nil && customerID != ""
-	var customerUses int64
-	if perCustomer {
+	if pl := periodLimit(lim); pl.any() && keys.hasPeriod() {
+		if u.period, err = l.b.counters.current(keys.period, pl); err != nil {
+			return rules.Remaining{}, err
+		}
+	}
+	u.perCustomer = customerID != ""
+	if u.perCustomer && needsCustomerCounts(lim) {
 		if l.c == nil || l.c.id != customerID {
 			return rules.Remaining{}, fmt.Errorf("ledger: limits asked for customer %s, not the order's", customerID)
 		}
-		customerUses = l.c.uses[p.ID]
+		u.customer = l.c.uses[keys.total]
+		if keys.hasPeriod() {
+			u.customerPeriod = l.c.uses[keys.period]
+		}
 	}
-	return remainingOf(lim, uses, used, perCustomer, customerUses), nil
+	return remainingOf(lim, u), nil
 }
 
 // streamSeqParam is the inbox's stream_seq: NULL when unknown.
@@ -467,4 +533,58 @@ func streamSeqParam(streamSeq uint64) *int64 {
 	}
 	v := int64(streamSeq)
 	return &v
+}
+
+// periodsOf are the periods of the per-customer counters the paid events
+// of evs may ask about, "" (all time) first: their customers' counters of
+// those periods are read with their state.
+func (b *Batch) periodsOf(evs []BatchEvent) []string {
+	out := []string{""}
+	for _, p := range b.cat.Programs {
+		pp := p.Limits.PerPeriod
+		if pp == nil || pp.UsesPerCustomer == nil {
+			continue
+		}
+		for _, be := range evs {
+			if be.Event.Paid == nil || be.Event.Paid.CustomerID == "" {
+				continue
+			}
+			if k := b.cat.PeriodKey(pp.Period, be.Event.OccurredAt); !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// queueCouponLookups adds to pb the read of the coupons the run's paid
+// orders present that their customers' cache has not looked up yet. It
+// comes after the run's customer loads, so after their account locks.
+func (b *Batch) queueCouponLookups(pb *pgx.Batch, run []BatchEvent) {
+	var customers, codes []string
+	for _, be := range run {
+		id := string(be.Event.Paid.CustomerID)
+		if id == "" {
+			continue
+		}
+		c := b.customers[id]
+		for _, code := range presentedCodes(be.Event.Paid) {
+			if !c.looked[code] {
+				c.remember(code, nil)
+				customers, codes = append(customers, id), append(codes, code)
+			}
+		}
+	}
+	if len(codes) == 0 {
+		return
+	}
+	pb.Queue(`SELECT c.`+strings.ReplaceAll(couponColumns, ", ", ", c.")+`
+		FROM unnest($1::text[], $2::text[]) AS k(customer_id, code)
+		JOIN coupons c ON c.customer_id = k.customer_id AND c.code = k.code`, customers, codes).Query(func(rows pgx.Rows) error {
+		cs, err := pgx.CollectRows(rows, scanCoupon)
+		for _, cp := range cs {
+			b.customers[cp.customerID].remember(cp.code, cp)
+		}
+		return err
+	})
 }

@@ -29,10 +29,39 @@ type cachedCustomer struct {
 	// stateAt), and the batch's own.
 	core  map[string]dec.Decimal
 	spend []spendEntry
-	// uses counts the customer's uses of programs with uses_per_customer.
-	uses map[string]int64
+	// uses counts the customer's uses of programs with a per-customer
+	// limit, per counter (the customer's all-time and period counters).
+	uses map[counterKey]int64
+	// coupons are the customer's coupons read (the codes the batch's
+	// orders presented) or issued in the batch, by code; looked records
+	// every code looked up, found or not. Both are made on first use: most
+	// orders present no code.
+	coupons map[string]*coupon
+	looked  map[string]bool
 
 	accountDirty bool // the account row has changes not flushed
+}
+
+// remember records a code looked up, with its coupon when there is one.
+func (c *cachedCustomer) remember(code string, cp *coupon) {
+	if c.looked == nil {
+		c.looked, c.coupons = map[string]bool{}, map[string]*coupon{}
+	}
+	c.looked[code] = true
+	if cp != nil {
+		c.coupons[code] = cp
+	}
+}
+
+// couponsFor are the customer's coupons among codes (all looked up).
+func (c *cachedCustomer) couponsFor(codes []string) []*coupon {
+	var out []*coupon
+	for _, code := range codes {
+		if cp := c.coupons[code]; cp != nil {
+			out = append(out, cp)
+		}
+	}
+	return out
 }
 
 type spendEntry struct {
@@ -46,7 +75,13 @@ type spendEntry struct {
 // around it gives the window's sum, scale included.
 func (c *cachedCustomer) stateAt(b *Batch, t time.Time) *customerState {
 	cat := b.cat
-	st := &customerState{id: c.id, found: true, path: c.path, debt: c.debt, openedAt: c.openedAt,
+	debt := c.debt
+	if debt.IsZero() {
+		// PostgreSQL hands a numeric zero back without its scale (0.00
+		// reads as 0): the next event must compute from what it would read.
+		debt = dec.Zero
+	}
+	st := &customerState{id: c.id, found: true, path: c.path, debt: debt, openedAt: c.openedAt,
 		levels: c.levels, lots: make([]*lot, 0, len(c.lots)), spend: map[string]dec.Decimal{}}
 	for _, l := range c.lots {
 		if l.Remaining.Sign() > 0 && !l.expiredAt(t) {
@@ -115,7 +150,7 @@ func (b *Batch) queueLock(pb *pgx.Batch) {
 // ('l'), levels ('m'), per path the spend of the batch's core window ('c',
 // $7 paths starting after $8, up to $2) and the spend entries around it
 // ('s', outside ($9, $2); only with membership: $5), and the uses of
-// programs with uses_per_customer ('u'). Amounts come as text, which
+// programs with a per-customer limit ('u', all time and the periods $10). Amounts come as text, which
 // dec.Decimal parses with no detour.
 const stateSQL = `
 	SELECT 'l', customer_id, lot_id, order_id, earned_at, available_at, expires_at, original::text, remaining::text, NULL::bigint
@@ -134,8 +169,8 @@ const stateSQL = `
 	FROM spend_entries
 	WHERE $5 AND customer_id = ANY($1) AND spent_at > $3 AND spent_at <= $4 AND NOT (spent_at > $9 AND spent_at < $2)
 	UNION ALL
-	SELECT 'u', customer_id, program_id, NULL, NULL, NULL, NULL, NULL, NULL, uses
-	FROM program_customer_usage WHERE customer_id = ANY($1) AND program_id = ANY($6)`
+	SELECT 'u', customer_id, program_id, scope, NULL, NULL, NULL, period, NULL, uses
+	FROM program_customer_usage WHERE customer_id = ANY($1) AND program_id = ANY($6) AND period = ANY($10)`
 
 // queueCustomerLoads adds to pb the reads of the given customers (sorted,
 // none cached yet). The accounts of customers locked with the batch were
@@ -147,7 +182,7 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 	}
 	var unlocked []string
 	for _, id := range ids {
-		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[string]int64{}}
+		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[counterKey]int64{}}
 		if _, ok := b.locked[id]; !ok {
 			unlocked = append(unlocked, id)
 		}
@@ -163,7 +198,7 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 		pb.Queue(lockSQL, unlocked).Query(scanAccounts(accounts))
 	}
 	pb.Queue(stateSQL, ids, b.from, b.spendFrom, b.until, b.cat.Membership != nil, b.perCustomerPrograms,
-		b.corePaths, b.coreStarts, b.coreAll).Query(func(rows pgx.Rows) error {
+		b.corePaths, b.coreStarts, b.coreAll, b.customerPeriods).Query(func(rows pgx.Rows) error {
 		var (
 			kind, id   string
 			s1, s2     pgtype.Text
@@ -209,7 +244,7 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 				}
 				c.spend = append(c.spend, spendEntry{at: t1.Time, amount: amount})
 			case "u":
-				c.uses[s1.String] = uses.Int64
+				c.uses[counterKey{s1.String, s2.String, n1.String}] = uses.Int64
 			}
 		}
 		return rows.Err()

@@ -19,9 +19,10 @@ import (
 )
 
 // Catalogs of the equivalence test: limits of every kind (total uses, budget,
-// uses per customer, with coupons), points multipliers and bonuses, short
-// expiry with pending days, level upgrades over short windows, money and
-// points with decimals, and no membership at all.
+// uses per customer, with coupons; per day, week and month, per company and
+// per pos config), issued coupons, points multipliers and bonuses, short
+// expiry with pending days, level upgrades over short windows, downgrade
+// warnings, money and points with decimals, and no membership at all.
 var equivalenceCatalogs = map[string]string{
 	"limits": `
 currency: IDR
@@ -93,6 +94,21 @@ programs:
   - {id: coupon, layer: order, priority: 1, when: {code: SAVE}, limits: {uses_per_customer: 1}, reward: {amount: "5000", on: order}}
   - {id: mult, layer: order, priority: 5, when: {code: DOUBLE}, reward: {points_multiplier: "3"}}
 `,
+}
+
+// The "periods" catalog counts per store and per calendar period and
+// issues coupons that later orders of the scenario present.
+func init() {
+	doc := equivalenceCatalogs["limits"]
+	doc = strings.Replace(doc, "      downgrade: one_level\n", "      downgrade: one_level\n      warn_days: 4\n", 1)
+	equivalenceCatalogs["periods"] = doc[:strings.Index(doc, "programs:")] + `programs:
+  - {id: ten, layer: item, priority: 1, when: {products: {categories: ["food"]}}, reward: {percent: "10", on: lines}}
+  - {id: daily, layer: item, priority: 2, limits: {per_period: {period: day, uses: 3, uses_per_customer: 1, budget: "5000"}, scope: pos_config}, reward: {percent: "5", on: lines}}
+  - {id: weekly, layer: order, priority: 1, when: {min_amount: "20000"}, limits: {total_uses: 12, per_period: {period: week, budget: "9000"}, scope: company}, reward: {amount: "2500", on: order}}
+  - {id: issue, layer: order, priority: 5, when: {min_amount: "30000"}, limits: {per_period: {period: day, uses: 4}}, reward: {issue_coupon: {program: back, valid_days: 3}}}
+  - {id: back, layer: order, priority: 6, when: {coupon: issued}, reward: {percent: "10", on: order}}
+  - {id: coupon, layer: order, priority: 7, when: {code: SAVE}, limits: {uses_per_customer: 2, per_period: {period: month, uses_per_customer: 1}}, reward: {amount: "3000", on: order}}
+`
 }
 
 // The "paths" scenarios start on a catalog whose default path is "short"
@@ -192,9 +208,9 @@ func genScenario(t *testing.T, rng *rand.Rand, decimals bool, steps int) []step 
 			add(all[rng.IntN(len(all))])
 		case r < 12 && len(paid) > 0: // an order id again, under a new event id
 			orig := paid[rng.IntN(len(paid))]
-			add(genPaid(t, rng, fmt.Sprintf("ev%d", n), at, string(orig.Paid.ID), customers, price, "IDR"))
+			add(genPaid(t, rng, fmt.Sprintf("ev%d", n), at, string(orig.Paid.ID), customers, price, "IDR", paid))
 		case r < 13:
-			add(genPaid(t, rng, fmt.Sprintf("ev%d", n), at, fmt.Sprintf("o%d", n), customers, price, "USD"))
+			add(genPaid(t, rng, fmt.Sprintf("ev%d", n), at, fmt.Sprintf("o%d", n), customers, price, "USD", paid))
 		case r < 28 && len(paid) > 0:
 			orig := paid[rng.IntN(len(paid))]
 			origID := string(orig.Paid.ID)
@@ -218,7 +234,7 @@ func genScenario(t *testing.T, rng *rand.Rand, decimals bool, steps int) []step 
 			orig := paid[rng.IntN(len(paid))]
 			add(cancelEvent(t, fmt.Sprintf("ev%d", n), at, string(orig.Paid.ID)))
 		default:
-			ev := genPaid(t, rng, fmt.Sprintf("ev%d", n), at, fmt.Sprintf("o%d", n), customers, price, "IDR")
+			ev := genPaid(t, rng, fmt.Sprintf("ev%d", n), at, fmt.Sprintf("o%d", n), customers, price, "IDR", paid)
 			paid = append(paid, ev)
 			add(ev)
 		}
@@ -226,7 +242,10 @@ func genScenario(t *testing.T, rng *rand.Rand, decimals bool, steps int) []step 
 	return out
 }
 
-func genPaid(t testing.TB, rng *rand.Rand, eventID, at, orderID string, customers []string, price func() string, currency string) *events.Event {
+// genPaid draws a paid order in one of two companies and three tills; some
+// present a code the "issue" program may have issued on an earlier paid
+// event (to any customer, typed in any case).
+func genPaid(t testing.TB, rng *rand.Rand, eventID, at, orderID string, customers []string, price func() string, currency string, earlier []*events.Event) *events.Event {
 	var lines []map[string]any
 	for i := range 1 + rng.IntN(3) {
 		cat := "food"
@@ -243,16 +262,31 @@ func genPaid(t testing.TB, rng *rand.Rand, eventID, at, orderID string, customer
 			order["redeem_points"] = []string{"1", "5", "12", "40", "100", "250", "2000"}[rng.IntN(7)]
 		}
 	}
+	var codes []string
 	switch rng.IntN(8) {
 	case 0:
-		order["coupon_codes"] = []string{"SAVE"}
+		codes = []string{"SAVE"}
 	case 1:
-		order["coupon_codes"] = []string{"double"}
+		codes = []string{"double"}
 	case 2:
-		order["coupon_codes"] = []string{"DOUBLE", "save"}
+		codes = []string{"DOUBLE", "save"}
+	}
+	if len(earlier) > 0 && rng.IntN(3) == 0 {
+		issuer := earlier[len(earlier)-1-rng.IntN(min(len(earlier), 6))]
+		code := ledger.CouponCode([]byte(testCouponSecret), issuer.EventID, "issue")
+		if rng.IntN(2) == 0 {
+			code = strings.ToLower(code)
+		}
+		codes = append(codes, code)
+		if c := issuer.Paid.CustomerID; c != "" && rng.IntN(4) > 0 {
+			order["customer_id"] = string(c) // mostly the customer it was issued to
+		}
+	}
+	if len(codes) > 0 {
+		order["coupon_codes"] = codes
 	}
 	return decode(t, map[string]any{"event_id": eventID, "type": events.TypeOrderPaid, "occurred_at": at,
-		"company_id": "1", "pos_config_id": "1", "order": order})
+		"company_id": fmt.Sprint(1 + rng.IntN(2)), "pos_config_id": fmt.Sprint(1 + rng.IntN(3)), "order": order})
 }
 
 // outcome is what one event gave: its result's JSON ("" for none) or its
@@ -362,9 +396,11 @@ var ledgerTables = []struct{ table, order, drop string }{
 	{"spend_entries", "id", "id"},
 	{"member_levels", "customer_id, path", ""},
 	{"level_history", "id", "id"},
-	{"program_usage", "program_id", ""},
-	{"program_customer_usage", "program_id, customer_id", ""},
+	{"program_usage", "program_id, scope, period", ""},
+	{"program_customer_usage", "program_id, customer_id, scope, period", ""},
 	{"order_program_uses", "order_id, program_id", ""},
+	{"coupons", "customer_id, code", ""},
+	{"level_warnings", "customer_id, path, level, downgrade_at", "warned_at"},
 	{"processed_orders", "order_id", ""},
 	{"order_reversals", "event_id", ""},
 	{"job_runs", "id", "id,ran_at"},
@@ -396,7 +432,7 @@ func dumpLedger(t *testing.T, b *bundle) map[string][]string {
 // table, over random scenarios cut into random batches.
 func TestBatchEqualsOneByOne(t *testing.T) {
 	t.Parallel()
-	seeds := 100
+	seeds := 80 // × 5 catalogs: as many scenarios as 100 × 4 before "periods"
 	if testing.Short() {
 		seeds = 10
 	}
@@ -474,6 +510,14 @@ func checkBatchEquivalence(t *testing.T, catalog string, decimals bool, seed uin
 	for _, tb := range ledgerTables {
 		require.Equal(t, wantRows[tb.table], haveRows[tb.table], "table %s", tb.table)
 		rows[tb.table] = len(wantRows[tb.table])
+	}
+	for _, row := range wantRows["coupons"] {
+		if !strings.Contains(row, `"used_order_id": null`) {
+			rows["coupons used"]++
+		}
+		if !strings.Contains(row, `"voided_at": null`) {
+			rows["coupons voided"]++
+		}
 	}
 	t.Logf("steps %v; rows %v", kinds, rows)
 }

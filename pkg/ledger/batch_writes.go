@@ -27,6 +27,7 @@ type batchWrites struct {
 	spend        spendRows
 	orders       orderRows
 	outbox       outboxRows
+	coupons      couponRows
 }
 
 // flush sends the pending writes in one round trip; final adds the deferred
@@ -52,15 +53,17 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 // rows, so a lot created in this flush is inserted with its remaining as of
 // now rather than changed afterwards; no row is written by two CTEs.
 // Serial ids follow stream order (ORDER BY n). Every order stored has its
-// result in the outbox: the documents are sent once ($55), for both.
+// result in the outbox: the documents are sent once ($55), for both. The
+// parameters from $60 on were added after the first 59 (counters' scopes and
+// periods, coupons) and are appended last.
 const writeSQL = `
 WITH program_uses AS (
-	INSERT INTO order_program_uses (order_id, program_id, customer_id, discount)
-	SELECT o, p, NULLIF(c, ''), d FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(o, p, c, d)
+	INSERT INTO order_program_uses (order_id, program_id, customer_id, discount, scope, period)
+	SELECT o, p, NULLIF(c, ''), d, s, per FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $60::text[], $61::text[]) AS u(o, p, c, d, s, per)
 ), customer_uses AS (
-	INSERT INTO program_customer_usage AS p (program_id, customer_id, uses)
-	SELECT * FROM unnest($5::text[], $6::text[], $7::bigint[])
-	ON CONFLICT (program_id, customer_id) DO UPDATE SET uses = p.uses + excluded.uses
+	INSERT INTO program_customer_usage AS p (program_id, customer_id, uses, scope, period)
+	SELECT * FROM unnest($5::text[], $6::text[], $7::bigint[], $62::text[], $63::text[])
+	ON CONFLICT (program_id, customer_id, scope, period) DO UPDATE SET uses = p.uses + excluded.uses
 ), account_changes AS (
 	UPDATE accounts a SET path = u.path, debt = u.debt, opened_at = COALESCE(a.opened_at, u.opened_at)
 	FROM unnest($8::text[], $9::text[], $10::numeric[], $11::timestamptz[]) AS u(id, path, debt, opened_at)
@@ -106,7 +109,7 @@ WITH program_uses AS (
 	SELECT e, $58, r FROM unnest($59::text[], $55::bytea[]) WITH ORDINALITY AS u(e, r, n)
 	ORDER BY n
 	ON CONFLICT (event_id) DO NOTHING
-)
+)` + couponsSQL + `
 SELECT pg_notify('` + OutboxChannel + `', '') WHERE cardinality($59::text[]) > 0`
 
 // queue adds the statement writing the pending rows to pb, if there are
@@ -128,6 +131,9 @@ func (w *batchWrites) queue(pb *pgx.Batch, catalogVersion int64, resultsSubject 
 	args = w.spend.appendArgs(args)
 	args = w.orders.appendArgs(args, catalogVersion)
 	args = w.outbox.appendArgs(args, resultsSubject)
+	args = w.programUses.appendKeyArgs(args)
+	args = w.customerUses.appendKeyArgs(args)
+	args = w.coupons.appendArgs(args)
 	pb.Queue(writeSQL, args...)
 	*w = batchWrites{}
 }
@@ -136,44 +142,54 @@ func (w *batchWrites) empty() bool {
 	return len(w.programUses.orders) == 0 && len(w.customerUses.keys) == 0 && len(w.accounts.customers) == 0 &&
 		len(w.levels.keys) == 0 && len(w.history.customers) == 0 && len(w.consumptions.orders) == 0 &&
 		len(w.lots.lots) == 0 && len(w.lotDeltas.ids) == 0 && len(w.entries.customers) == 0 &&
-		len(w.spend.customers) == 0 && len(w.orders.orders) == 0 && len(w.outbox.ids) == 0
+		len(w.spend.customers) == 0 && len(w.orders.orders) == 0 && len(w.outbox.ids) == 0 && w.coupons.empty()
 }
 
 // programUseRows are order_program_uses rows.
 type programUseRows struct {
 	orders, programs, customers []string
 	discounts                   []string
+	scopes, periods             []string
 }
 
-func (r *programUseRows) add(orderID, programID, customerID string, discount dec.Decimal) {
+func (r *programUseRows) add(orderID, customerID string, u programUse) {
 	r.orders = append(r.orders, orderID)
-	r.programs = append(r.programs, programID)
+	r.programs = append(r.programs, u.programID)
 	r.customers = append(r.customers, customerID)
-	r.discounts = append(r.discounts, discount.String())
+	r.discounts = append(r.discounts, u.discount.String())
+	r.scopes = append(r.scopes, u.scope)
+	r.periods = append(r.periods, u.period)
 }
 
 func (r *programUseRows) appendArgs(args []any) []any {
 	return append(args, r.orders, r.programs, r.customers, r.discounts)
 }
 
+func (r *programUseRows) appendKeyArgs(args []any) []any {
+	return append(args, r.scopes, r.periods)
+}
+
 // customerUseCounts are the uses to add to program_customer_usage, summed
-// per program and customer (one upsert may touch a row once).
+// per counter and customer (one upsert may touch a row once).
 type customerUseCounts struct {
 	keys []customerUseKey
 	n    map[customerUseKey]int64
 }
 
-type customerUseKey struct{ program, customer string }
+type customerUseKey struct {
+	counter  counterKey
+	customer string
+}
 
-func (r *customerUseCounts) add(programID, customerID string) {
-	k := customerUseKey{programID, customerID}
+func (r *customerUseCounts) add(k counterKey, customerID string) {
+	ck := customerUseKey{k, customerID}
 	if r.n == nil {
 		r.n = map[customerUseKey]int64{}
 	}
-	if _, ok := r.n[k]; !ok {
-		r.keys = append(r.keys, k)
+	if _, ok := r.n[ck]; !ok {
+		r.keys = append(r.keys, ck)
 	}
-	r.n[k]++
+	r.n[ck]++
 }
 
 func (r *customerUseCounts) appendArgs(args []any) []any {
@@ -181,9 +197,18 @@ func (r *customerUseCounts) appendArgs(args []any) []any {
 	customers := make([]string, len(r.keys))
 	counts := make([]int64, len(r.keys))
 	for i, k := range r.keys {
-		programs[i], customers[i], counts[i] = k.program, k.customer, r.n[k]
+		programs[i], customers[i], counts[i] = k.counter.program, k.customer, r.n[k]
 	}
 	return append(args, programs, customers, counts)
+}
+
+func (r *customerUseCounts) appendKeyArgs(args []any) []any {
+	scopes := make([]string, len(r.keys))
+	periods := make([]string, len(r.keys))
+	for i, k := range r.keys {
+		scopes[i], periods[i] = k.counter.scope, k.counter.period
+	}
+	return append(args, scopes, periods)
 }
 
 // accountRows are the accounts changed, written with their final state.

@@ -20,6 +20,20 @@ type CustomerView struct {
 	Lots       []LotView      `json:"lots"`
 	Levels     []LevelView    `json:"levels"`
 	History    []HistoryEntry `json:"history"`
+	Coupons    []CouponView   `json:"coupons"`
+}
+
+// CouponView is one coupon the customer was issued (SPEC §6.10), with its
+// state at the view's time: issued (usable), used, voided or expired.
+type CouponView struct {
+	Code       string `json:"code"`
+	ProgramID  string `json:"program_id"`
+	IssuedBy   string `json:"issued_by"`
+	OrderID    string `json:"order_id"` // the order that earned it
+	ValidFrom  string `json:"valid_from"`
+	ValidUntil string `json:"valid_until"`
+	State      string `json:"state"`
+	UsedBy     string `json:"used_by,omitempty"` // the order that used it
 }
 
 // LotView is one lot with points left.
@@ -57,15 +71,20 @@ type HistoryEntry struct {
 // HistoryLimit is how many history entries Customer returns.
 const HistoryLimit = 50
 
+// CouponLimit is how many coupons Customer returns, newest first: a till
+// needs the usable ones, which are the newest.
+const CouponLimit = 100
+
 // Customer returns the customer's view at `at`: the balance spendable then,
 // the debt, the lots with points left that have not expired by then
-// (pending ones included) in FEFO order, the levels, and the last
-// HistoryLimit ledger entries and level changes. ErrUnknownCustomer when the
+// (pending ones included) in FEFO order, the levels, the last
+// HistoryLimit ledger entries and level changes, and the last CouponLimit
+// coupons with their state then. ErrUnknownCustomer when the
 // customer has no applied order.
 func (s *Store) Customer(ctx context.Context, db DB, id string, at time.Time, cat *rules.Catalog) (*CustomerView, error) {
 	at = pgTime(at)
 	f := formatOf(cat)
-	v := &CustomerView{CustomerID: id, Lots: []LotView{}, Levels: []LevelView{}, History: []HistoryEntry{}}
+	v := &CustomerView{CustomerID: id, Lots: []LotView{}, Levels: []LevelView{}, History: []HistoryEntry{}, Coupons: []CouponView{}}
 	var opened *time.Time
 	found := false
 	var lots []*lot
@@ -119,6 +138,19 @@ func (s *Store) Customer(ctx context.Context, db DB, id string, at time.Time, ca
 		}
 		return rows.Err()
 	})
+	b.Queue(`SELECT `+couponColumns+` FROM coupons WHERE customer_id = $1 ORDER BY valid_from DESC, code COLLATE "C" LIMIT $2`, id, CouponLimit).
+		Query(func(rows pgx.Rows) error {
+			cs, err := pgx.CollectRows(rows, scanCoupon)
+			for _, c := range cs {
+				cv := CouponView{Code: c.code, ProgramID: c.programID, IssuedBy: c.issuedBy, OrderID: c.orderID,
+					ValidFrom: f.time(c.validFrom), ValidUntil: f.time(c.validUntil), State: c.state(at)}
+				if c.usedBy != nil {
+					cv.UsedBy = *c.usedBy
+				}
+				v.Coupons = append(v.Coupons, cv)
+			}
+			return err
+		})
 	if err := runBatch(ctx, db, b, "read customer "+id); err != nil {
 		return nil, err
 	}

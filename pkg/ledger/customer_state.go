@@ -32,6 +32,10 @@ type customerState struct {
 	// spend is the net spend per path over the path's window ending at the
 	// event's time, before the event.
 	spend map[string]dec.Decimal
+
+	// coupons are the customer's issued coupons whose codes the order
+	// presents (read only for paid orders and quotes).
+	coupons []*coupon
 }
 
 type levelRow struct {

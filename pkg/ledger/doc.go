@@ -55,10 +55,13 @@
 // The account row is the customer's lock. Everything that changes a
 // customer's lots, debt, spend or levels — paid orders, returns, the jobs —
 // holds it, which serialises a customer's events (SPEC §1.5) and makes
-// redemptions unable to overdraw. A program's usage row is locked while an
-// order is evaluated against it and until commit, which makes total_uses
-// and budget exact however many workers race; per-customer uses ride on
-// the account lock. A return locks the original order row too, so that two
+// redemptions unable to overdraw. A program's counter rows — one per scope
+// (store) and calendar period — are locked while an order is evaluated
+// against them and until commit (in a Batch, only from the deferred
+// conditional update to commit), which makes total_uses, budget and the
+// per_period counters exact however many workers race; per-customer uses
+// ride on the account lock, and so does every change of a coupon, which is
+// always made by an event of its owner. A return locks the original order row too, so that two
 // returns of an anonymous order cannot both return the last unit. Deadlocks
 // and serialisation failures come back as ErrConflict: roll back and retry.
 //
@@ -103,6 +106,34 @@
 // return, only by the job. A cancellation is the return of everything not
 // yet returned, and it gives the order's program uses and budget back.
 //
+// # Counters per scope and period
+//
+// program_usage and program_customer_usage are keyed by (program, scope,
+// period): the scope is the company or pos config limits.scope keeps apart
+// ("" for the chain), the period a calendar day, ISO week or month of
+// occurred_at in the catalog timezone ("" for all time). Every use of a
+// limited program counts in the all-time rows of its scope and, with
+// per_period, in the period rows; order_program_uses records the scope and
+// period of each use, and a cancellation gives back to those rows whatever
+// the catalog says by then. A use must be allowed by every row; the reader
+// tells rules which counter stopped it and which budget had the smallest
+// remainder. Every row asked about is created, used or not, on both paths.
+//
+// # Coupons
+//
+// An issue_coupon program's code is CouponCode(secret, event id, issuing
+// program id): 12 characters of Crockford base32 from HMAC-SHA256, so a
+// replay issues the same codes; a Store without a secret refuses to issue
+// (ErrNoCouponSecret) and CheckCouponSecret refuses to apply or run such a
+// catalog. The coupons table is keyed by (customer, code): a paid order
+// reads the coupons its presented codes name for its customer (after the
+// account lock), marks the one it uses, inserts the ones it issues (a Batch
+// keeps them in the customer's cache, so a later order of the batch can use
+// a code an earlier one issued). A reversal reads the coupons the original
+// order issued or used: any return or cancellation voids the issuing
+// order's codes (a used one stays used, but comes back void if its use is
+// cancelled), a cancellation clears the uses of the redeeming order.
+//
 // # Membership
 //
 // A customer starts on the catalog's default path at its entry level, from
@@ -121,7 +152,12 @@
 // per transaction in customer id order, locking their accounts. Its events
 // (promo.points_expired, promo.level_changed) have ids derived from the
 // customer, the kind and the as-of time and are enqueued with their
-// changes: a second run at the same time finds nothing to do.
+// changes: a second run at the same time finds nothing to do. After its
+// downgrades it warns (promo.level_warning) of the levels that would drop at
+// a daily job instant within their path's warn_days if the customer spent
+// nothing more; each warning is recorded in level_warnings with its
+// customer, path, level and instant, and only a new one is enqueued, so
+// later runs that find the same instant publish nothing (warnings.go).
 //
 // # Where SPEC is silent
 //
@@ -141,6 +177,15 @@
 //     which the worker treats as an invalid event.
 //   - Results of returns carry the current catalog version and its money and
 //     points decimals; the shares come from the stored original result.
+//   - Periods, scopes, coupons and warnings: see docs/DESIGN.md (Periodic
+//     and per-store limits, coupons, warnings) for every decision, among
+//     them: all-time counters are kept for every limited program, period
+//     rows forever; presented codes are normalised Crockford-style; a quote
+//     issues no code; a voided code whose use is cancelled comes back void;
+//     warnings count spend already recorded after the as-of time.
+//   - A Batch hands the next event of a customer the debt PostgreSQL would
+//     read back: a paid-off 0.00 reads as 0 (numeric zero loses its scale),
+//     which the next event's write must reproduce.
 //
 // # Search path
 //

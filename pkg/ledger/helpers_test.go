@@ -27,11 +27,14 @@ type bundle struct {
 	cat   *rules.Catalog
 }
 
+// testCouponSecret is the PROMO_COUPON_SECRET of the tests' stores.
+const testCouponSecret = "test-coupon-secret-0123456789"
+
 // setup gives the test its own migrated database with catalogYAML applied.
 func setup(t testing.TB, catalogYAML string) *bundle {
 	t.Helper()
 	pool := testdb.New(t)
-	b := &bundle{ctx: t.Context(), pool: pool, store: ledger.NewStore(events.NewSubjects(""))}
+	b := &bundle{ctx: t.Context(), pool: pool, store: ledger.NewStore(events.NewSubjects(""), ledger.WithCouponSecret([]byte(testCouponSecret)))}
 	if catalogYAML != "" {
 		b.cat = b.apply(t, catalogYAML)
 	}

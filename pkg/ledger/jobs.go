@@ -26,6 +26,7 @@ type JobReport struct {
 	PointsExpired    dec.Decimal `json:"points_expired"`
 	CustomersExpired int         `json:"customers_expired"`
 	Downgrades       int         `json:"downgrades"`
+	Warnings         int         `json:"warnings"`
 	Events           int         `json:"events"`
 }
 
@@ -44,7 +45,11 @@ type TxBeginner interface {
 //     event listing the lots (by expiry, then lot id) and the balance left;
 //   - every level held for at least the path's retention_days whose window
 //     spend ending at asOf is below its min drops one level (or to the
-//     qualified level), from asOf on, with a promo.level_changed event.
+//     qualified level), from asOf on, with a promo.level_changed event;
+//   - then, on paths with warn_days, every level that would drop at a
+//     daily job instant within warn_days if the customer spent nothing
+//     more gets a promo.level_warning naming the first such instant, once
+//     per customer, path, level and instant (SPEC §6.8; see warnings.go).
 //
 // Events are enqueued in the transaction of their changes, customers are
 // handled JobChunk at a time in customer id order, each chunk in its own
@@ -59,19 +64,20 @@ func (s *Store) RunJobs(ctx context.Context, pool *pgxpool.Pool, cat *rules.Cata
 func (s *Store) RunJobsWith(ctx context.Context, db TxBeginner, cat *rules.Catalog, asOf time.Time) (JobReport, error) {
 	asOf = pgTime(asOf)
 	rep := JobReport{AsOf: asOf, PointsExpired: dec.Zero.Round(cat.Points.Decimals)}
-	customers, err := jobCandidates(ctx, db, cat, asOf)
+	plans := warnPlans(cat, asOf)
+	customers, err := jobCandidates(ctx, db, cat, asOf, plans)
 	if err != nil {
 		return rep, err
 	}
 	for start := 0; start < len(customers); start += JobChunk {
 		chunk := customers[start:min(start+JobChunk, len(customers))]
-		if err := s.runJobChunk(ctx, db, cat, asOf, chunk, &rep); err != nil {
+		if err := s.runJobChunk(ctx, db, cat, asOf, plans, chunk, &rep); err != nil {
 			return rep, err
 		}
 	}
-	if rep.LotsExpired > 0 || rep.Downgrades > 0 {
-		_, err := db.Exec(ctx, `INSERT INTO job_runs (as_of, catalog_version, lots_expired, downgrades) VALUES ($1, $2, $3, $4)`,
-			asOf, cat.Version, rep.LotsExpired, rep.Downgrades)
+	if rep.LotsExpired > 0 || rep.Downgrades > 0 || rep.Warnings > 0 {
+		_, err := db.Exec(ctx, `INSERT INTO job_runs (as_of, catalog_version, lots_expired, downgrades, warnings) VALUES ($1, $2, $3, $4, $5)`,
+			asOf, cat.Version, rep.LotsExpired, rep.Downgrades, rep.Warnings)
 		if err != nil {
 			return rep, dbErr("record job run", err)
 		}
@@ -80,9 +86,10 @@ func (s *Store) RunJobsWith(ctx context.Context, db TxBeginner, cat *rules.Catal
 }
 
 // jobCandidates lists, in customer id order, the customers with points to
-// expire or a level that may have to drop. The level test here is loose (a
-// day of margin for calendar arithmetic); the chunk decides exactly.
-func jobCandidates(ctx context.Context, db DB, cat *rules.Catalog, asOf time.Time) ([]string, error) {
+// expire or a level that may have to drop now or, on a path that warns,
+// within its warn_days. The level test here is loose (a day of margin for
+// calendar arithmetic); the chunk decides exactly.
+func jobCandidates(ctx context.Context, db DB, cat *rules.Catalog, asOf time.Time, plans []*warnPlan) ([]string, error) {
 	var paths, entries []string
 	var cutoffs []time.Time
 	if cat.Membership != nil {
@@ -90,9 +97,15 @@ func jobCandidates(ctx context.Context, db DB, cat *rules.Catalog, asOf time.Tim
 			if len(p.Levels) < 2 {
 				continue
 			}
+			warn := 0
+			for _, w := range plans {
+				if w.path == p {
+					warn = p.WarnDays
+				}
+			}
 			paths = append(paths, p.ID)
 			entries = append(entries, p.Levels[0].ID)
-			cutoffs = append(cutoffs, asOf.AddDate(0, 0, 1-p.RetentionDays))
+			cutoffs = append(cutoffs, asOf.AddDate(0, 0, 1+warn-p.RetentionDays))
 		}
 	}
 	rows, err := db.Query(ctx, `
@@ -118,7 +131,7 @@ type jobLevel struct {
 	spend                 dec.Decimal
 }
 
-func (s *Store) runJobChunk(ctx context.Context, db TxBeginner, cat *rules.Catalog, asOf time.Time, customers []string, rep *JobReport) error {
+func (s *Store) runJobChunk(ctx context.Context, db TxBeginner, cat *rules.Catalog, asOf time.Time, plans []*warnPlan, customers []string, rep *JobReport) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return dbErr("begin job chunk", err)
@@ -171,6 +184,8 @@ func (s *Store) runJobChunk(ctx context.Context, db TxBeginner, cat *rules.Catal
 			return rows.Err()
 		})
 	}
+	warnSpends := map[[2]string]*warnSpend{}
+	queueWarnSpendReads(b, plans, customers, asOf, warnSpends)
 	if err := runBatch(ctx, tx, b, "read job chunk"); err != nil {
 		return err
 	}
@@ -178,6 +193,7 @@ func (s *Store) runJobChunk(ctx context.Context, db TxBeginner, cat *rules.Catal
 	f := formatOf(cat)
 	asOfID := asOf.UTC().Format(time.RFC3339)
 	b = &pgx.Batch{}
+	var warnings warningRows
 	for _, c := range customers {
 		if lots := expiring[c]; len(lots) > 0 {
 			sort.Slice(lots, func(i, j int) bool {
@@ -219,13 +235,31 @@ func (s *Store) runJobChunk(ctx context.Context, db TxBeginner, cat *rules.Catal
 			if err := queueEnqueue(b, s.subjects.ResultsLevelChanged(), ev.EventID, ev); err != nil {
 				return err
 			}
+			l.level, l.since = ev.Level, asOf // what the warnings look at
 			rep.Downgrades++
 			rep.Events++
 		}
+		for _, w := range plans {
+			for _, l := range ls {
+				if l.path != w.path.ID {
+					continue
+				}
+				if ev, m, ok := w.warning(cat, c, l.level, l.since, warnSpends[[2]string{c, l.path}]); ok {
+					ev.OccurredAt = f.time(asOf)
+					if err := warnings.add(ev, m); err != nil {
+						return err
+					}
+				}
+			}
+		}
 	}
+	newWarnings := 0
+	warnings.queue(b, s.subjects.ResultsLevelWarning(), asOf, &newWarnings)
 	if err := runBatch(ctx, tx, b, "write job chunk"); err != nil {
 		return err
 	}
+	rep.Warnings += newWarnings
+	rep.Events += newWarnings
 	return dbErr("commit job chunk", tx.Commit(ctx))
 }
 

@@ -11,12 +11,7 @@ import (
 )
 
 func outcomeOf(res *events.OrderResult, program string) string {
-	for _, tr := range res.Trace {
-		if tr.ProgramID == program {
-			return tr.Outcome
-		}
-	}
-	return ""
+	return traceOf(res, program).Outcome
 }
 
 func TestCancellationReleasesUsesPartialReturnDoesNot(t *testing.T) {

@@ -37,6 +37,9 @@ type paidPlan struct {
 	expiresAt *time.Time
 	debtAfter dec.Decimal
 	balance   dec.Decimal
+
+	// Coupons the order issues (their codes derived by issueCoupons).
+	issued []*coupon
 }
 
 func checkCurrency(cat *rules.Catalog, o *events.PaidOrder) error {
@@ -68,6 +71,7 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 	var cust *customerState
 	if customerID != "" {
 		cust = queueCustomerReads(b, cat, customerID, t, true)
+		queueCouponReads(b, cust, presentedCodes(ev.Paid))
 	}
 	if err := runBatch(ctx, tx, b, "read state of "+ev.EventID); err != nil {
 		return nil, err
@@ -80,8 +84,11 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 	}
 
 	// Evaluation; limits are read (and locked) as it goes.
-	plan, err := planPaid(cat, ev, t, cust, &limitsReader{ctx: ctx, db: tx, lock: true, counters: counters})
+	plan, err := planPaid(cat, ev, t, cust, &limitsReader{ctx: ctx, db: tx, lock: true, counters: counters, cat: cat, ev: ev})
 	if err != nil {
+		return nil, err
+	}
+	if err := plan.issueCoupons(s.couponSecret, ev); err != nil {
 		return nil, err
 	}
 	plan.counters = counters
@@ -93,13 +100,17 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 
 	// Round trip 2: every write.
 	b = &pgx.Batch{}
+	var couponCheck error
 	if plan.outcome.Rejection == nil {
-		plan.queueWrites(b, ev)
+		plan.queueWrites(b, cat, ev, &couponCheck)
 	}
 	queueProcessedOrder(b, ev, cat, res, plan, doc)
 	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc)
 	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
 		return nil, err
+	}
+	if couponCheck != nil {
+		return nil, couponCheck
 	}
 	return res, nil
 }
@@ -121,6 +132,7 @@ func planPaid(cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerS
 		p.balanceBefore = balanceAt(cust.lots, t)
 		p.debtAfter = cust.debt
 		in.Customer = &rules.Customer{ID: cust.id, Balance: p.balanceBefore}
+		in.Coupons = couponsInput(cust.coupons)
 		if p.member != nil {
 			in.Customer.Path, in.Customer.Level = p.member.path.ID, p.member.level
 			p.level = p.member.level
@@ -171,18 +183,20 @@ func planPaid(cat *rules.Catalog, ev *events.Event, t time.Time, cust *customerS
 	return p, nil
 }
 
-// queueWrites adds the ledger writes of an applied paid order to b.
-func (p *paidPlan) queueWrites(b *pgx.Batch, ev *events.Event) {
+// queueWrites adds the ledger writes of an applied paid order to b;
+// *couponCheck reports, once b has run, a coupon used meanwhile.
+func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Event, couponCheck *error) {
 	orderID := string(ev.Paid.ID)
 	customerID := ""
 	if p.cust != nil {
 		customerID = p.cust.id
 	}
-	queueUses(b, p.outcome.Uses, orderID, customerID, p.counters)
+	queueUses(b, usesOf(cat, ev, p.outcome.Uses), orderID, customerID, p.counters)
 	if p.cust == nil {
 		return
 	}
 	c := p.cust
+	p.queueCouponWrites(b, orderID, couponCheck)
 
 	b.Queue(`UPDATE accounts SET path = $2, debt = $3, opened_at = COALESCE(opened_at, $4) WHERE customer_id = $1`,
 		c.id, p.accountPath(), p.debtAfter, p.t)
@@ -342,6 +356,7 @@ func (p *paidPlan) result(cat *rules.Catalog, ev *events.Event, applied string) 
 	if p.cust == nil {
 		return res
 	}
+	p.couponResults(f, res)
 	pts := newPoints(f)
 	pts.Debt = f.pts(p.debtAfter)
 	pts.Balance = f.pts(p.balance)

@@ -1,15 +1,17 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/promoengine/promoengine/pkg/dec"
-	"github.com/promoengine/promoengine/pkg/rules"
 )
 
 // ErrLimitRace: at Flush, another transaction had used up what this batch
@@ -18,8 +20,9 @@ import (
 // counters), which decides exactly who gets the last uses.
 var ErrLimitRace = errors.New("ledger: program limit taken by a concurrent transaction, retry with locks")
 
-// ProgramCounters defers the global counters of limited programs
-// (total_uses and budget) to the end of a batch transaction.
+// ProgramCounters defers the global counters of limited programs (their
+// uses and budget of all time and per period, in each scope) to the end of
+// a batch transaction.
 //
 // Locking a popular program's counter row when an event first asks about it
 // would hold that lock for the rest of the batch, and every other batch
@@ -35,9 +38,9 @@ var ErrLimitRace = errors.New("ledger: program limit taken by a concurrent trans
 // locks, which allocate the last uses exactly. Per-customer uses need none
 // of this: the customer's account row is locked for the whole batch anyway.
 type ProgramCounters struct {
-	base   map[string]programCount
-	delta  map[string]*programCount
-	limits map[string]rules.Limits
+	base   map[counterKey]programCount
+	delta  map[counterKey]*programCount
+	limits map[counterKey]counterLimit
 }
 
 type programCount struct {
@@ -48,84 +51,96 @@ type programCount struct {
 // NewProgramCounters returns an empty set of deferred counters for one
 // batch transaction.
 func NewProgramCounters() *ProgramCounters {
-	return &ProgramCounters{base: map[string]programCount{}, delta: map[string]*programCount{}, limits: map[string]rules.Limits{}}
+	return &ProgramCounters{base: map[counterKey]programCount{}, delta: map[counterKey]*programCount{}, limits: map[counterKey]counterLimit{}}
 }
 
-// used returns the program's uses and budget used as this batch sees them:
-// the committed counters (read once, unlocked) plus this batch's own.
-func (c *ProgramCounters) used(ctx context.Context, db DB, p *rules.Program) (int64, dec.Decimal, error) {
-	if _, ok := c.base[p.ID]; !ok {
-		var base programCount
-		err := db.QueryRow(ctx, `SELECT COALESCE(max(uses), 0), COALESCE(max(budget_used), 0) FROM program_usage WHERE program_id = $1`, p.ID).
-			Scan(&base.uses, &base.budget)
+// used returns a counter's uses and budget used as this batch sees them:
+// the committed counter (read once, unlocked) plus this batch's own. lim is
+// what the counter may reach, which Flush enforces.
+func (c *ProgramCounters) used(ctx context.Context, db DB, k counterKey, lim counterLimit) (programCount, error) {
+	if _, ok := c.base[k]; !ok {
+		base := programCount{budget: dec.Zero}
+		err := db.QueryRow(ctx, `SELECT COALESCE(max(uses), 0), COALESCE(max(budget_used), 0) FROM program_usage WHERE program_id = $1 AND scope = $2 AND period = $3`,
+			k.program, k.scope, k.period).Scan(&base.uses, &base.budget)
 		if err != nil {
-			return 0, dec.Zero, dbErr("read counters of program "+p.ID, err)
+			return programCount{}, dbErr("read counters of program "+k.program, err)
 		}
-		c.base[p.ID] = base
+		c.base[k] = base
 	}
-	uses, budget := c.current(p)
-	return uses, budget, nil
+	return c.current(k, lim)
 }
 
-// current is used for a program whose committed counters are loaded.
-func (c *ProgramCounters) current(p *rules.Program) (int64, dec.Decimal) {
-	c.limits[p.ID] = p.Limits
-	base := c.base[p.ID]
-	if d := c.delta[p.ID]; d != nil {
-		return base.uses + d.uses, dec.Add(base.budget, d.budget)
+// current is used for a counter whose committed value is loaded (by used
+// or queueLoad); a counter that is not is an error, never a silent zero.
+func (c *ProgramCounters) current(k counterKey, lim counterLimit) (programCount, error) {
+	base, ok := c.base[k]
+	if !ok {
+		return programCount{}, fmt.Errorf("ledger: counter of program %s (scope %q, period %q) was not loaded", k.program, k.scope, k.period)
 	}
-	return base.uses, base.budget
+	c.limits[k] = lim
+	if d := c.delta[k]; d != nil {
+		return programCount{uses: base.uses + d.uses, budget: dec.Add(base.budget, d.budget)}, nil
+	}
+	return base, nil
 }
 
-// queueLoad adds to b the read of the committed counters of the programs
-// not loaded yet, so that a Batch reads them all in its first round trip.
-func (c *ProgramCounters) queueLoad(b *pgx.Batch, programs []*rules.Program) {
-	var ids []string
-	for _, p := range programs {
-		if _, ok := c.base[p.ID]; !ok {
-			ids = append(ids, p.ID)
-			c.base[p.ID] = programCount{budget: dec.Zero} // no row yet: nothing used
+// queueLoad adds to b the read of the committed counters not loaded yet,
+// so that a Batch reads every counter its events may ask about in its
+// first round trip.
+func (c *ProgramCounters) queueLoad(b *pgx.Batch, keys []counterKey) {
+	var programs, scopes, periods []string
+	for _, k := range keys {
+		if _, ok := c.base[k]; !ok {
+			programs, scopes, periods = append(programs, k.program), append(scopes, k.scope), append(periods, k.period)
+			c.base[k] = programCount{budget: dec.Zero} // no row yet: nothing used
 		}
 	}
-	if len(ids) == 0 {
+	if len(programs) == 0 {
 		return
 	}
-	b.Queue(`SELECT program_id, uses, budget_used FROM program_usage WHERE program_id = ANY($1)`, ids).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT u.program_id, u.scope, u.period, u.uses, u.budget_used
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS k(program_id, scope, period)
+		JOIN program_usage u ON u.program_id = k.program_id AND u.scope = k.scope AND u.period = k.period`,
+		programs, scopes, periods).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
-			var id string
+			var k counterKey
 			var n programCount
-			if err := rows.Scan(&id, &n.uses, &n.budget); err != nil {
+			if err := rows.Scan(&k.program, &k.scope, &k.period, &n.uses, &n.budget); err != nil {
 				return err
 			}
-			c.base[id] = n
+			c.base[k] = n
 		}
 		return rows.Err()
 	})
 }
 
-// add counts one use of each applied program in this batch.
-func (c *ProgramCounters) add(uses []rules.Use) {
-	for _, u := range uses {
-		d := c.deltaOf(u.ProgramID)
-		d.uses++
-		d.budget = dec.Add(d.budget, u.Discount)
+// add counts one use in this batch, in its all-time and period counters.
+func (c *ProgramCounters) add(u programUse) {
+	keys := u.keys()
+	c.change(keys.total, 1, u.discount)
+	if keys.hasPeriod() {
+		c.change(keys.period, 1, u.discount)
 	}
 }
 
-// release gives back one use and its discount, for a cancelled order.
-func (c *ProgramCounters) release(programID string, discount dec.Decimal) {
-	d := c.deltaOf(programID)
-	d.uses--
-	d.budget = dec.Sub(d.budget, discount)
+// release gives back one use and its discount, for a cancelled order, to
+// the counters the use counted in.
+func (c *ProgramCounters) release(u programUse) {
+	keys := u.keys()
+	c.change(keys.total, -1, u.discount.Neg())
+	if keys.hasPeriod() {
+		c.change(keys.period, -1, u.discount.Neg())
+	}
 }
 
-func (c *ProgramCounters) deltaOf(programID string) *programCount {
-	d := c.delta[programID]
+func (c *ProgramCounters) change(k counterKey, uses int64, budget dec.Decimal) {
+	d := c.delta[k]
 	if d == nil {
-		d = &programCount{}
-		c.delta[programID] = d
+		d = &programCount{budget: dec.Zero}
+		c.delta[k] = d
 	}
-	return d
+	d.uses += uses
+	d.budget = dec.Add(d.budget, budget)
 }
 
 // Flush applies the batch's uses to the counters, refusing to exceed any
@@ -140,52 +155,77 @@ func (c *ProgramCounters) Flush(ctx context.Context, tx pgx.Tx) error {
 	return check()
 }
 
+func compareKeys(a, b counterKey) int {
+	if c := cmp.Compare(a.program, b.program); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.scope, b.scope); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.period, b.period)
+}
+
 // queueFlush adds Flush's statements to b; check, called once b has run,
 // reports ErrLimitRace. The deltas are cleared: the counters then hold what
 // is written.
 func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
+	// Every counter asked about has its row, used or not, as when the
+	// counters are locked one by one (which creates a row to lock it).
+	asked := slices.SortedFunc(maps.Keys(c.limits), compareKeys)
+	if len(asked) > 0 {
+		programs, scopes, periods := make([]string, len(asked)), make([]string, len(asked)), make([]string, len(asked))
+		for i, k := range asked {
+			programs[i], scopes[i], periods[i] = k.program, k.scope, k.period
+		}
+		b.Queue(`INSERT INTO program_usage (program_id, scope, period) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+			programs, scopes, periods)
+	}
 	if len(c.delta) == 0 {
 		return func() error { return nil }
 	}
-	ids := make([]string, 0, len(c.delta))
-	for id := range c.delta {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	uses := make([]int64, len(ids))
-	budgets := make([]string, len(ids))
-	maxUses := make([]*int64, len(ids))
-	maxBudgets := make([]*string, len(ids))
-	for i, id := range ids {
-		d := c.delta[id]
+	keys := slices.SortedFunc(maps.Keys(c.delta), compareKeys)
+	n := len(keys)
+	programs, scopes, periods := make([]string, n), make([]string, n), make([]string, n)
+	uses := make([]int64, n)
+	budgets := make([]string, n)
+	maxUses := make([]*int64, n)
+	maxBudgets := make([]*string, n)
+	for i, k := range keys {
+		d := c.delta[k]
+		programs[i], scopes[i], periods[i] = k.program, k.scope, k.period
 		uses[i], budgets[i] = d.uses, d.budget.String()
-		lim := c.limits[id]
-		maxUses[i] = lim.TotalUses
-		if lim.Budget != nil {
-			s := lim.Budget.String()
+		lim := c.limits[k]
+		maxUses[i] = lim.uses
+		if lim.budget != nil {
+			s := lim.budget.String()
 			maxBudgets[i] = &s
 		}
-		if base, ok := c.base[id]; ok {
-			c.base[id] = programCount{uses: base.uses + d.uses, budget: dec.Add(base.budget, d.budget)}
+		if base, ok := c.base[k]; ok {
+			c.base[k] = programCount{uses: base.uses + d.uses, budget: dec.Add(base.budget, d.budget)}
 		}
 	}
 	clear(c.delta)
-	b.Queue(`INSERT INTO program_usage (program_id) SELECT unnest($1::text[]) ON CONFLICT (program_id) DO NOTHING`, ids)
-	// Locks in id order, so two flushes never deadlock on each other.
-	b.Queue(`SELECT program_id FROM program_usage WHERE program_id = ANY($1) ORDER BY program_id COLLATE "C" FOR UPDATE`, ids)
+	b.Queue(`INSERT INTO program_usage (program_id, scope, period) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+		programs, scopes, periods)
+	// Locks in key order, so two flushes never deadlock on each other.
+	b.Queue(`SELECT u.program_id FROM program_usage u
+		JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(program_id, scope, period)
+		  ON u.program_id = k.program_id AND u.scope = k.scope AND u.period = k.period
+		ORDER BY u.program_id COLLATE "C", u.scope COLLATE "C", u.period COLLATE "C" FOR UPDATE OF u`, programs, scopes, periods)
 	var updated int64
 	b.Queue(`
 		UPDATE program_usage p SET uses = p.uses + d.uses, budget_used = p.budget_used + d.budget
-		FROM unnest($1::text[], $2::bigint[], $3::numeric[], $4::bigint[], $5::numeric[]) AS d(id, uses, budget, max_uses, max_budget)
-		WHERE p.program_id = d.id
-		  AND (d.max_uses IS NULL OR p.uses + d.uses <= d.max_uses)
-		  AND (d.max_budget IS NULL OR p.budget_used + d.budget <= d.max_budget)`,
-		ids, uses, budgets, maxUses, maxBudgets).Exec(func(ct pgconn.CommandTag) error {
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::numeric[], $6::bigint[], $7::numeric[])
+		     AS d(id, scope, period, uses, budget, max_uses, max_budget)
+		WHERE p.program_id = d.id AND p.scope = d.scope AND p.period = d.period
+		  AND (d.max_uses IS NULL OR d.uses <= 0 OR p.uses + d.uses <= d.max_uses)
+		  AND (d.max_budget IS NULL OR d.budget <= 0 OR p.budget_used + d.budget <= d.max_budget)`,
+		programs, scopes, periods, uses, budgets, maxUses, maxBudgets).Exec(func(ct pgconn.CommandTag) error {
 		updated = ct.RowsAffected()
 		return nil
 	})
 	return func() error {
-		if updated != int64(len(ids)) {
+		if updated != int64(n) {
 			return ErrLimitRace
 		}
 		return nil

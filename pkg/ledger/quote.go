@@ -34,11 +34,12 @@ func (s *Store) Quote(ctx context.Context, db DB, cat *rules.Catalog, in events.
 	if id := string(in.Paid.CustomerID); id != "" {
 		b := &pgx.Batch{}
 		cust = queueCustomerReads(b, cat, id, t, false)
+		queueCouponReads(b, cust, presentedCodes(in.Paid))
 		if err := runBatch(ctx, db, b, "read state for quote"); err != nil {
 			return nil, err
 		}
 	}
-	plan, err := planPaid(cat, &in, t, cust, &limitsReader{ctx: ctx, db: db})
+	plan, err := planPaid(cat, &in, t, cust, &limitsReader{ctx: ctx, db: db, cat: cat, ev: &in})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: quote: %w", err)
 	}

@@ -75,6 +75,12 @@ type reversalPlan struct {
 
 	counters *ProgramCounters // deferred global counters of the batch; nil: released in place
 	uses     []programUse     // a cancellation's uses to give back through counters
+
+	// Coupons (SPEC §6.10): the original order's coupons (issued by it or
+	// used by it), and what this event does to them.
+	coupons  []*coupon
+	voided   []*coupon // unused codes the original order issued, void from now on
+	released []*coupon // codes the cancelled order used, usable again
 }
 
 func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, ev *events.Event, streamSeq uint64, counters *ProgramCounters) (*events.OrderResult, error) {
@@ -178,10 +184,17 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 			}
 			return rows.Err()
 		})
+		b.Queue(`SELECT `+couponColumns+` FROM coupons WHERE customer_id = $1 AND (order_id = $2 OR used_order_id = $2) ORDER BY code COLLATE "C"`,
+			*orig.customerID, origID).Query(func(rows pgx.Rows) error {
+			var err error
+			p.coupons, err = pgx.CollectRows(rows, scanCoupon)
+			return err
+		})
 		if err := runBatch(ctx, tx, b, "read customer of "+ev.EventID); err != nil {
 			return nil, err
 		}
 		p.planPoints(cat, ev, cons)
+		p.planCoupons()
 	}
 
 	res := p.result(cat, ev, rejection)
@@ -472,6 +485,7 @@ func (p *reversalPlan) queueWrites(b *pgx.Batch, ev *events.Event) {
 	if c == nil {
 		return
 	}
+	p.queueCouponWrites(b)
 	if len(p.restoredSeq) > 0 {
 		seqs := make([]int32, 0, len(p.restoredSeq))
 		for s := range p.restoredSeq {
@@ -544,6 +558,12 @@ func (p *reversalPlan) result(cat *rules.Catalog, ev *events.Event, rejection *e
 	pts.Debt = f.pts(p.debtAfter)
 	pts.Balance = f.pts(p.balance)
 	res.Points = pts
+	for _, c := range p.voided {
+		res.CouponsVoided = append(res.CouponsVoided, events.CouponRef{Code: c.code, ProgramID: c.programID})
+	}
+	for _, c := range p.released {
+		res.CouponsReleased = append(res.CouponsReleased, events.CouponRef{Code: c.code, ProgramID: c.programID})
+	}
 	if m := p.member; m != nil {
 		res.Membership = &events.Membership{Path: m.path.ID, Level: m.level, PreviousLevel: m.level,
 			QualifyingAmount: f.amount(p.qualifying)}

@@ -19,13 +19,18 @@ import (
 // enqueued on: everything lives in Postgres, in the caller's transaction, so
 // one Store serves every worker goroutine.
 type Store struct {
-	subjects events.Subjects
+	subjects     events.Subjects
+	couponSecret []byte // derives issued coupon codes; none: a catalog that issues coupons fails
 }
 
 // NewStore returns a Store that enqueues results on subjects' result
 // subjects.
-func NewStore(subjects events.Subjects) *Store {
-	return &Store{subjects: subjects}
+func NewStore(subjects events.Subjects, opts ...StoreOption) *Store {
+	s := &Store{subjects: subjects}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Process applies one input event inside the caller's transaction: it

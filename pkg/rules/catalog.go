@@ -82,6 +82,9 @@ type Path struct {
 	RetentionDays int
 	Downgrade     string   // DowngradeOneLevel or DowngradeToQualified
 	Levels        []*Level // sorted by Min ascending; Levels[0] is the entry level
+	// WarnDays is how many days ahead the job warns of a coming downgrade
+	// (SPEC §6.8); 0: no warnings.
+	WarnDays int
 }
 
 // Level is one rung of a path.
@@ -105,6 +108,7 @@ const (
 	RewardBuyGet           = "buy_get"
 	RewardPointsMultiplier = "points_multiplier"
 	RewardBonusPoints      = "bonus_points"
+	RewardIssueCoupon      = "issue_coupon"
 )
 
 // Reward targets.
@@ -146,6 +150,9 @@ type Conditions struct {
 	Code       string // coupon code, compared case-insensitively
 	Companies  []string
 	PosConfigs []string
+	// Coupon is CouponIssued for a program redeemable only with a code the
+	// engine issued for it (SPEC §6.10); "" otherwise.
+	Coupon string
 }
 
 // ProductFilter matches a line whose product id, any category or any tag is
@@ -161,11 +168,15 @@ type Limits struct {
 	TotalUses       *int64
 	UsesPerCustomer *int64
 	Budget          *dec.Decimal
+	PerPeriod       *PeriodLimits // nil: no calendar period counters
+	// Scope is ScopeChain, ScopeCompany or ScopePosConfig: every counter
+	// above is kept apart per company or pos config ("" is the chain).
+	Scope string
 }
 
 // Any reports whether the program has a limit the ledger must enforce.
 func (l Limits) Any() bool {
-	return l.TotalUses != nil || l.UsesPerCustomer != nil || l.Budget != nil
+	return l.TotalUses != nil || l.UsesPerCustomer != nil || l.Budget != nil || l.PerPeriod != nil
 }
 
 // Reward is exactly one kind of reward.
@@ -176,6 +187,7 @@ type Reward struct {
 	BuyGet           *BuyGet
 	PointsMultiplier *dec.Decimal
 	BonusPoints      *dec.Decimal
+	IssueCoupon      *IssueCoupon
 	On               string       // OnLines, OnCheapest or OnOrder (defaulted by layer)
 	Max              *dec.Decimal // cap of the discount per order
 }

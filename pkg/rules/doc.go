@@ -6,10 +6,13 @@
 //
 // The ledger is reached through one narrow interface, LimitsReader, and
 // everything else the evaluation needs from it comes in the Input (the
-// customer's level held before the order and spendable balance). rules never
+// customer's level held before the order and spendable balance, and the
+// customer's issued coupons among the codes the order presents). rules never
 // imports the ledger; the ledger imports rules for the catalog model, the
-// calendar helpers (Catalog.ExpiresAt, Catalog.AvailableAt), the ladder
-// helpers (Path.Qualified, Path.Below, Catalog.LevelMultiplier) and Allocate.
+// calendar helpers (Catalog.ExpiresAt, Catalog.AvailableAt,
+// Catalog.PeriodKey, Catalog.CountersKey, Catalog.CouponValidUntil), the
+// ladder helpers (Path.Qualified, Path.Below, Catalog.LevelMultiplier),
+// NormalizeCouponCode and Allocate.
 //
 // # Parsing a catalog
 //
@@ -37,14 +40,18 @@
 // negative and per_amount and multipliers positive; from before until;
 // hours that are not an empty window; a real IANA timezone; expiry with
 // exactly one of months and days; levels listed by strictly increasing min,
-// the first at 0. Both passes run on every document and every problem comes
+// the first at 0; an issue_coupon naming an existing program with
+// when.coupon: issued; a per_period that counts something; a scope with a
+// limit to keep apart; no budget on a reward that discounts nothing; code
+// and coupon not both. Both passes run on every document and every problem comes
 // back at once in a *CatalogError, each with the JSON pointer of its field,
 // so an operator fixes a file in one round (SPEC §5). A value of the wrong
 // shape is reported by the schema and skipped by the semantic pass, so one
 // mistake is not reported twice.
 //
 // Defaults: money_decimals 2, points.decimals 0, redeem.min 0,
-// redeem.max_share 1, downgrade one_level, priority 0, exclusive false,
+// redeem.max_share 1, downgrade one_level, warn_days 0 (no warnings),
+// limits.scope chain, priority 0, exclusive false,
 // reward.on lines on the item layer and order on the order layer, buy_get
 // percent 100. Programs come out sorted in evaluation order: item layer
 // before order layer, then priority, then id.
@@ -100,7 +107,10 @@
 //  3. not_eligible — the customer's level (before this order) is not in
 //     levels (anonymous orders hold none), no coupon code equals code
 //     case-insensitively (strings.EqualFold), the company or pos config is
-//     not listed, or the reward is points and the order is anonymous.
+//     not listed, the reward is points or issue_coupon and the order is
+//     anonymous, or the program wants an issued coupon and no presented code
+//     is one issued for it that is unused, not void and valid at
+//     occurred_at (see Coupons below).
 //  4. condition_failed — the qualifying lines are the lines matching
 //     when.products (product id, any category or any tag; absent: every
 //     line). With a products filter at least one line must qualify;
@@ -115,6 +125,11 @@
 //     asked once, after the reward is known to be non-zero: no use left, or
 //     a budget left that is zero (after rounding down to the money
 //     decimals). A budget left below the discount cuts the discount to it.
+//     The reader says which counter stopped the program (Remaining.Stopped)
+//     and which budget is the smallest remainder (Remaining.BudgetLimit);
+//     the reason names it with the program's scope: "daily uses 100 reached
+//     for company 1", "cut to the weekly budget left 1500 for pos config 3"
+//     ("no uses left" and "budget exhausted" when the reader does not say).
 //  7. applied — the discount is allocated, the running nets lowered, the
 //     discount entries appended, and a Use recorded if the program has
 //     limits (with the discount given; 0 for a points reward).
@@ -170,6 +185,27 @@
 // A rejected order has Rejection set, lines at their gross with no
 // discount, no discount entries, no uses, nothing earned and nothing
 // redeemed; the trace is kept so the operator sees what would have applied.
+//
+// Limits per period and scope (§6.9). The counters a use counts in are the
+// ledger's business; rules gives it the keys: Catalog.CountersKey is the
+// scope key ("company:1", "pos_config:3", "" for the chain) and the period
+// key, which Catalog.PeriodKey writes as "2026-11-21" (day), "2026-W47"
+// (ISO week, Monday to Monday) or "2026-11" (month) of occurred_at in the
+// catalog timezone. Unlimited hands back the smaller of the configured
+// budgets.
+//
+// Coupons (§6.10). An applied issue_coupon program adds an IssuedCoupon
+// (issuing program, redeemed program, valid from occurred_at until
+// occurred_at + valid_days calendar days in the catalog timezone) to
+// Outcome.CouponsIssued; the ledger derives its code. A when.coupon: issued
+// program looks at the presented codes in order, each normalised
+// (NormalizeCouponCode: upper case, no spaces or hyphens, O as 0, I and L
+// as 1), and takes the first that Input.Coupons holds for it, unused, not
+// void and valid at occurred_at; the reason of not_eligible is about the
+// first code issued for it ("coupon … is already used (order …)"), or says
+// none was presented. Applied, it appends ", with coupon CODE" to the reason
+// and a UsedCoupon to Outcome.CouponsUsed. A rejected order issues and uses
+// nothing.
 //
 // Earn (§6.7), for customers only: base = the final order net; the sum over
 // earn rules of floor(base / per_amount) × points, times the points

@@ -59,9 +59,11 @@ func Evaluate(c *Catalog, in Input, limits LimitsReader) (*Outcome, error) {
 // without a ledger.
 type Unlimited struct{}
 
-// Remaining allows one more use and hands back the whole budget.
+// Remaining allows one more use and hands back the whole budget (the
+// smallest, with per_period).
 func (Unlimited) Remaining(p *Program, _ string) (Remaining, error) {
-	return Remaining{UsesLeft: true, Budget: p.Limits.Budget}, nil
+	b, k := p.Limits.smallestBudget()
+	return Remaining{UsesLeft: true, Budget: b, BudgetLimit: k}, nil
 }
 
 // lineState is one order line while layers run.
@@ -93,6 +95,10 @@ type evaluation struct {
 	bonus       dec.Decimal   // applied bonus_points, summed
 	redeemPts   dec.Decimal
 	redeemValue dec.Decimal
+
+	coupon        string // the code the current program would use (when.coupon)
+	couponsUsed   []UsedCoupon
+	couponsIssued []IssuedCoupon
 }
 
 func newEvaluation(c *Catalog, in Input, limits LimitsReader) *evaluation {
@@ -176,6 +182,11 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 			return events.OutcomeConditionFailed, "the reward is malformed", nil // a catalog built by hand
 		}
 		reason = p.Reward.Kind + " " + pts.String()
+	} else if ic := p.Reward.IssueCoupon; p.Reward.Kind == RewardIssueCoupon {
+		if ic == nil {
+			return events.OutcomeConditionFailed, "the reward is malformed", nil // a catalog built by hand
+		}
+		reason = issueReason(ic)
 	} else {
 		var why string
 		discount, reason, why = e.discount(p)
@@ -192,16 +203,16 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 			return "", "", fmt.Errorf("rules: limits of program %s: %w", p.ID, err)
 		}
 		if !left.UsesLeft {
-			return events.OutcomeLimitReached, "no uses left", nil
+			return events.OutcomeLimitReached, e.limitReached(&p.Limits, left.Stopped), nil
 		}
-		if left.Budget != nil && !p.Reward.givesPoints() {
+		if left.Budget != nil && p.Reward.discounts() {
 			budget := left.Budget.Floor(e.places)
 			if budget.Sign() <= 0 {
-				return events.OutcomeLimitReached, "budget exhausted", nil
+				return events.OutcomeLimitReached, e.budgetExhausted(&p.Limits, left.BudgetLimit), nil
 			}
 			if discount.Greater(budget) {
 				discount = budget
-				reason += ", cut to the budget left " + budget.String()
+				reason += e.budgetCut(&p.Limits, left.BudgetLimit, budget)
 			}
 		}
 	}
@@ -210,8 +221,16 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 		e.multipliers = append(e.multipliers, *p.Reward.PointsMultiplier)
 	case RewardBonusPoints:
 		e.bonus = dec.Add(e.bonus, *p.Reward.BonusPoints)
+	case RewardIssueCoupon:
+		ic := p.Reward.IssueCoupon
+		e.couponsIssued = append(e.couponsIssued, IssuedCoupon{IssuedBy: p.ID, ProgramID: ic.Program,
+			ValidFrom: e.in.OccurredAt, ValidUntil: e.c.CouponValidUntil(e.in.OccurredAt, ic.ValidDays)})
 	default:
 		discount = e.allocate(p.Layer, p.ID, discount)
+	}
+	if p.When.Coupon == CouponIssued {
+		e.couponsUsed = append(e.couponsUsed, UsedCoupon{Code: e.coupon, ProgramID: p.ID})
+		reason += ", with coupon " + e.coupon
 	}
 	if p.Limits.Any() {
 		e.uses = append(e.uses, Use{ProgramID: p.ID, Discount: discount})
@@ -223,6 +242,12 @@ func (e *evaluation) program(p *Program) (outcome, reason string, err error) {
 // nothing to target, cap or take from a budget.
 func (r *Reward) givesPoints() bool {
 	return r.Kind == RewardPointsMultiplier || r.Kind == RewardBonusPoints
+}
+
+// discounts reports a reward that discounts lines: not points, not a
+// coupon to issue.
+func (r *Reward) discounts() bool {
+	return !r.givesPoints() && r.Kind != RewardIssueCoupon
 }
 
 // points is the multiplier or bonus of a points reward.
@@ -287,6 +312,12 @@ func (e *evaluation) ineligible(p *Program) string {
 	}
 	if e.in.Customer == nil && p.Reward.givesPoints() {
 		return "anonymous orders earn no points"
+	}
+	if e.in.Customer == nil && p.Reward.Kind == RewardIssueCoupon {
+		return "anonymous orders get no coupons"
+	}
+	if w.Coupon == CouponIssued {
+		return e.couponIneligible(p)
 	}
 	return ""
 }
@@ -615,6 +646,9 @@ func (e *evaluation) outcome() *Outcome {
 		Uses:         e.uses,
 		RedeemPoints: e.redeemPts,
 		RedeemValue:  e.redeemValue.Round(e.places),
+
+		CouponsIssued: e.couponsIssued,
+		CouponsUsed:   e.couponsUsed,
 	}
 	gross, net := dec.Zero, dec.Zero
 	for i := range e.lines {
@@ -637,6 +671,7 @@ func (e *evaluation) rejected(rej *events.ResultError) *Outcome {
 		e.lines[i].net = e.lines[i].gross
 	}
 	e.discounts, e.uses, e.multipliers, e.bonus = []events.Discount{}, nil, nil, dec.Zero
+	e.couponsIssued, e.couponsUsed = nil, nil
 	e.redeemPts, e.redeemValue = dec.Zero, dec.Zero
 	o := e.outcome()
 	o.Rejection = rej

@@ -15,6 +15,9 @@ type Input struct {
 	PosConfigID string
 	Order       *events.PaidOrder
 	Customer    *Customer // nil for an anonymous order
+	// Coupons are the customer's issued coupons whose codes the order
+	// presents, as the ledger holds them before the order (SPEC §6.10).
+	Coupons []Coupon
 }
 
 // Customer is the ledger's view of the customer before this order.
@@ -37,8 +40,13 @@ type LimitsReader interface {
 
 // Remaining is what a program's limits still allow for one order.
 type Remaining struct {
-	UsesLeft bool         // total_uses and uses_per_customer allow one more use
-	Budget   *dec.Decimal // budget left; nil when the program has no budget
+	UsesLeft bool         // every uses counter allows one more use
+	Budget   *dec.Decimal // budget left (the smallest remainder); nil when the program has no budget
+	// Stopped names the counter that allows no more use, BudgetLimit the
+	// budget Budget is the remainder of, for the trace (LimitNone: not
+	// said).
+	Stopped     Limit
+	BudgetLimit Limit
 }
 
 // Outcome is the result of evaluating one paid order.
@@ -62,6 +70,12 @@ type Outcome struct {
 	// Earned is the points this order earns (rounded down to the points
 	// decimals), before any debt is paid from it; 0 for anonymous orders.
 	Earned dec.Decimal
+
+	// CouponsIssued are the coupons applied issue_coupon programs give and
+	// CouponsUsed the codes applied when.coupon programs use, in
+	// application order (SPEC §6.10).
+	CouponsIssued []IssuedCoupon
+	CouponsUsed   []UsedCoupon
 }
 
 // Use is one applied program that has limits.

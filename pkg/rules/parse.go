@@ -85,6 +85,7 @@ func sortViolations(vs []schemas.Violation) []schemas.Violation {
 type builder struct {
 	vs     []schemas.Violation
 	levels map[string]bool // every level id of every path
+	refs   []couponRef     // issue_coupon rewards, checked once every program is read
 }
 
 func (b *builder) add(ptr, format string, args ...any) {
@@ -248,6 +249,7 @@ func (b *builder) catalog(doc any) *Catalog {
 			c.Programs = append(c.Programs, p)
 		}
 	}
+	b.checkCouponRefs(c.Programs)
 	sortPrograms(c.Programs)
 	return c
 }
@@ -376,6 +378,9 @@ func (b *builder) path(n node) *Path {
 	if s := n.str("downgrade"); s != "" {
 		p.Downgrade = s
 	}
+	if d, ok := n.integer("warn_days"); ok {
+		p.WarnDays = int(d)
+	}
 	levels, _ := n.arr("levels")
 	seen := map[string]string{}
 	var prev *Level
@@ -436,12 +441,14 @@ func (b *builder) program(n node) *Program {
 			p.Limits.UsesPerCustomer = &v
 		}
 		p.Limits.Budget = b.nonNegative(l, "budget")
+		b.limitsScope(l, &p.Limits)
 	}
 	if r, ok := n.obj("reward"); ok {
 		p.Reward = b.reward(r, p.Layer)
-		if p.Limits.Budget != nil && p.Reward.givesPoints() {
+		if p.Limits.Budget != nil && !p.Reward.discounts() {
 			b.add(n.at("limits")+"/budget", "caps the discount a program gives: a %s reward gives none", p.Reward.Kind)
 		}
+		b.rewardLimits(n, p)
 	}
 	return p
 }
@@ -519,6 +526,10 @@ func (b *builder) conditions(n node) Conditions {
 	c.Code = n.str("code")
 	c.Companies = n.ids("companies")
 	c.PosConfigs = n.ids("pos_configs")
+	c.Coupon = n.str("coupon")
+	if c.Coupon != "" && c.Code != "" {
+		b.add(n.at("coupon"), "a program is redeemed either with its code or with an issued coupon, not both")
+	}
 	return c
 }
 
@@ -536,7 +547,7 @@ func (b *builder) products(n node) *ProductFilter {
 	return f
 }
 
-var rewardKinds = []string{RewardPercent, RewardAmount, RewardBuyGet, RewardPointsMultiplier, RewardBonusPoints}
+var rewardKinds = []string{RewardPercent, RewardAmount, RewardBuyGet, RewardPointsMultiplier, RewardBonusPoints, RewardIssueCoupon}
 
 func (b *builder) reward(n node, layer string) Reward {
 	var r Reward
@@ -573,6 +584,9 @@ func (b *builder) reward(n node, layer string) Reward {
 			b.add(bg.ptr, "buy_get is an item layer reward: it discounts units, not the order")
 		}
 	}
+	if ic, ok := n.obj(RewardIssueCoupon); ok {
+		r.IssueCoupon = b.issueCoupon(ic)
+	}
 
 	// The item layer discounts lines (all qualifying ones, or the cheapest
 	// unit); the order layer discounts the order. An item program "on:
@@ -585,14 +599,14 @@ func (b *builder) reward(n node, layer string) Reward {
 		r.On = OnOrder
 	case r.On == "":
 		r.On = OnLines
-	case r.Kind == RewardBuyGet || r.givesPoints():
+	case r.Kind == RewardBuyGet || !r.discounts():
 		b.add(n.at("on"), "does not apply to a %s reward", r.Kind)
 	case layer == LayerItem && r.On == OnOrder:
 		b.add(n.at("on"), "%q is not a target of the item layer: use lines or cheapest, or make it an order program", r.On)
 	case layer == LayerOrder && r.On != OnOrder:
 		b.add(n.at("on"), "%q is not a target of the order layer: use order, or make it an item program", r.On)
 	}
-	if r.givesPoints() && n.has("max") {
+	if !r.discounts() && n.has("max") {
 		b.add(n.at("max"), "does not apply to a %s reward: it caps a discount", r.Kind)
 	}
 	return r

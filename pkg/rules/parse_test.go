@@ -262,28 +262,7 @@ programs:
 		"/programs/6/valid/from":                        "RFC 3339",
 		"/programs/6/reward/amount":                     "must not be negative",
 	}
-	got := map[string]string{}
-	for _, v := range vs {
-		if prev, dup := got[v.Pointer]; dup {
-			t.Errorf("two violations at %s: %q and %q", v.Pointer, prev, v.Message)
-		}
-		got[v.Pointer] = v.Message
-	}
-	for ptr, sub := range want {
-		msg, ok := got[ptr]
-		if !ok {
-			t.Errorf("no violation at %s (want %q)", ptr, sub)
-			continue
-		}
-		if !strings.Contains(msg, sub) {
-			t.Errorf("%s: %q does not contain %q", ptr, msg, sub)
-		}
-	}
-	for ptr, msg := range got {
-		if _, ok := want[ptr]; !ok {
-			t.Errorf("unexpected violation %s: %s", ptr, msg)
-		}
-	}
+	checkViolations(t, vs, want)
 }
 
 func TestParseRefusesBadDocuments(t *testing.T) {
