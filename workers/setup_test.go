@@ -56,7 +56,7 @@ type bundle struct {
 	metrics  *metrics.Metrics
 	log      zerolog.Logger
 	catalog  *rules.Catalog
-	nodes int // nodes started
+	nodes    int // nodes started
 	// ackWait is the consumer's redelivery delay (one second unless a test
 	// needs to tell a redelivery from a prompt nak).
 	ackWait time.Duration

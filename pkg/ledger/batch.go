@@ -161,6 +161,9 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 			if err != nil {
 				return nil, &EventError{i, err}
 			}
+			if res != nil {
+				b.counters.stamp(ev.EventID) // in the order applied (see stampOrderSQL)
+			}
 			if res != nil && res.CustomerID != "" {
 				delete(b.customers, res.CustomerID)
 				delete(b.locked, res.CustomerID) // its account as locked is stale
@@ -354,6 +357,7 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 	if seenEvent != "" {
 		return nil, fmt.Errorf("%w: order %s was processed by event %s, not %s", ErrDuplicateOrder, orderID, seenEvent, ev.EventID)
 	}
+	b.counters.stamp(ev.EventID) // in the order applied (see stampOrderSQL)
 
 	var c *cachedCustomer
 	var cust *customerState

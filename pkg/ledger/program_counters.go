@@ -41,7 +41,30 @@ type ProgramCounters struct {
 	base   map[counterKey]programCount
 	delta  map[counterKey]*programCount
 	limits map[counterKey]counterLimit
+	// order lists the batch's events in the order they were applied: when
+	// they took or gave back uses of limited programs, Flush dates their
+	// inbox rows in that order.
+	order []string
 }
+
+// stamp notes that eventID was applied (see stampOrderSQL).
+func (c *ProgramCounters) stamp(eventID string) {
+	if n := len(c.order); n == 0 || c.order[n-1] != eventID {
+		c.order = append(c.order, eventID)
+	}
+}
+
+// stampOrderSQL dates the inbox rows of a batch that took or gave back
+// uses of limited programs at the moment the counters are locked, one
+// microsecond apart in the order the events were applied. Who gets the last
+// uses of a global limit is decided by that moment, across processes and
+// partitions, which a transaction's start time (the inbox's default) does
+// not reflect; a dry run re-applies processed events in inbox order, and
+// with this date reaches the same decisions (SPEC §1.1).
+const stampOrderSQL = `
+	UPDATE inbox i SET processed_at = t.now + o.n * interval '1 microsecond'
+	FROM (SELECT clock_timestamp() AS now) t, unnest($1::text[]) WITH ORDINALITY AS o(id, n)
+	WHERE i.event_id = o.id`
 
 type programCount struct {
 	uses   int64
@@ -183,6 +206,12 @@ func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
 	if len(c.delta) == 0 {
 		return func() error { return nil }
 	}
+	defer func() {
+		if len(c.order) > 0 {
+			b.Queue(stampOrderSQL, c.order) // after the counters' rows are locked
+			c.order = nil
+		}
+	}()
 	keys := slices.SortedFunc(maps.Keys(c.delta), compareKeys)
 	n := len(keys)
 	programs, scopes, periods := make([]string, n), make([]string, n), make([]string, n)

@@ -55,13 +55,27 @@ func (s *Store) ProcessDeferred(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 	if cat == nil {
 		return nil, ErrNoCatalog
 	}
+	var res *events.OrderResult
+	var err error
 	switch {
 	case ev.Paid != nil:
-		return s.processPaid(ctx, tx, cat, ev, streamSeq, counters)
+		res, err = s.processPaid(ctx, tx, cat, ev, streamSeq, counters)
 	case ev.Returned != nil, ev.Cancelled != nil:
-		return s.processReversal(ctx, tx, cat, ev, streamSeq, counters)
+		res, err = s.processReversal(ctx, tx, cat, ev, streamSeq, counters)
+	default:
+		return nil, fmt.Errorf("ledger: event %s carries no order", ev.EventID)
 	}
-	return nil, fmt.Errorf("ledger: event %s carries no order", ev.EventID)
+	if err != nil || res == nil {
+		return res, err
+	}
+	if counters != nil {
+		counters.stamp(ev.EventID)
+	} else if _, err := tx.Exec(ctx, stampOrderSQL, []string{ev.EventID}); err != nil {
+		// Counters locked as they are used: the event is dated after its
+		// locks, in the transaction's order (see stampOrderSQL).
+		return nil, dbErr("date the event", err)
+	}
+	return res, nil
 }
 
 // queueInbox adds the inbox insert to b; *fresh reports whether the event
