@@ -50,6 +50,32 @@ loadtest: ## Measure throughput and latency at 1,000 orders/s and at full speed.
 	$(GO) run ./loadtest --rate 1000 --duration 30s
 	$(GO) run ./loadtest --rate 0 --duration 30s
 
+# buf (the protobuf linter, breaking-change checker and generator) comes
+# from the npm registry, pinned, into a cache outside the repository; the
+# code generators it runs are Go tools pinned in go.mod.
+BUF_VERSION ?= 1.75.0
+BUF_DIR ?= $(HOME)/.cache/promoengine/buf-$(BUF_VERSION)
+BUF := $(BUF_DIR)/node_modules/.bin/buf
+# The contract a change must not break: main's.
+BUF_AGAINST ?= main
+
+$(BUF):
+	npm install --prefix $(BUF_DIR) --no-audit --no-fund --no-save @bufbuild/buf@$(BUF_VERSION)
+
+.PHONY: generate
+generate: $(BUF) ## Regenerate the Go code of the protobuf contract (schemas/proto into pkg/promov1).
+	$(BUF) generate
+
+.PHONY: proto-check
+proto-check: $(BUF) ## Lint the protobuf contract, check it for breaking changes against main and the generated code for staleness.
+	$(BUF) lint
+	@if git cat-file -e $(BUF_AGAINST):buf.yaml 2>/dev/null; then \
+		echo "$(BUF) breaking --against .git#branch=$(BUF_AGAINST)"; \
+		$(BUF) breaking --against '.git#branch=$(BUF_AGAINST)'; \
+	else echo "$(BUF_AGAINST) has no protobuf contract yet: nothing to break"; fi
+	$(BUF) generate
+	@git diff --exit-code --stat -- pkg/promov1 || (echo "pkg/promov1 is stale: run make generate and commit"; exit 1)
+
 .PHONY: build
 build: ## Build bin/promoengine.
 	$(GO) build -o bin/promoengine ./cmd/promoengine

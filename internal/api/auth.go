@@ -30,29 +30,38 @@ func newAuthenticator(keys config.APIKeys, tokens *identity.OIDC) *identity.Auth
 // returns the request with the principal in its context; otherwise it has
 // answered 401 (no valid credential) or 403 (a valid one without the role).
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, route, need string, queryToken bool) (*http.Request, bool) {
-	p, err := s.auth.Authenticate(r.Context(), presentedKey(r, queryToken))
-	switch {
-	case errors.Is(err, identity.ErrNoCredentials):
-		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "a valid API key or token is required: Authorization: Bearer <key>"))
-		return r, false
-	case errors.Is(err, identity.ErrIssuerUnavailable):
-		// The details (the issuer's answer) are logged by identity, not
-		// handed to the caller.
-		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "the token cannot be verified now: the identity provider does not answer"))
-		return r, false
-	case err != nil:
-		s.log.Debug().Err(err).Str("route", route).Str("remote_addr", r.RemoteAddr).Msg("authentication refused")
-		writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized, "%s", shorten(err.Error(), maxAuthMessage)))
-		return r, false
-	case p.Role == "":
-		writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "this token carries no promoengine role (%s or %s); %s needs role %s",
-			identity.TokenRolePOS, identity.TokenRoleAdmin, route, need))
-		return r, false
-	case !p.Allows(need):
-		writeError(w, apiErr(http.StatusForbidden, CodeForbidden, "this credential has role %s; %s needs role %s", p.Role, route, need))
+	p, err := s.Authorize(r.Context(), presentedKey(r, queryToken), route, need, r.RemoteAddr)
+	if err != nil {
+		writeError(w, err)
 		return r, false
 	}
 	return r.WithContext(identity.NewContext(r.Context(), p)), true
+}
+
+// Authorize authenticates a bearer credential and checks that it carries
+// role need for operation (a route or an RPC procedure, named in the
+// refusal); remote is the peer, for the log. Every transport calls it, so
+// a credential is refused alike everywhere: a 401 *Error for no valid
+// credential, a 403 for a valid one without the role.
+func (s *Server) Authorize(ctx context.Context, bearer, operation, need, remote string) (identity.Principal, *Error) {
+	p, err := s.auth.Authenticate(ctx, bearer)
+	switch {
+	case errors.Is(err, identity.ErrNoCredentials):
+		return p, apiErr(http.StatusUnauthorized, CodeUnauthorized, "a valid API key or token is required: Authorization: Bearer <key>")
+	case errors.Is(err, identity.ErrIssuerUnavailable):
+		// The details (the issuer's answer) are logged by identity, not
+		// handed to the caller.
+		return p, apiErr(http.StatusUnauthorized, CodeUnauthorized, "the token cannot be verified now: the identity provider does not answer")
+	case err != nil:
+		s.log.Debug().Err(err).Str("route", operation).Str("remote_addr", remote).Msg("authentication refused")
+		return p, apiErr(http.StatusUnauthorized, CodeUnauthorized, "%s", shorten(err.Error(), maxAuthMessage))
+	case p.Role == "":
+		return p, apiErr(http.StatusForbidden, CodeForbidden, "this token carries no promoengine role (%s or %s); %s needs role %s",
+			identity.TokenRolePOS, identity.TokenRoleAdmin, operation, need)
+	case !p.Allows(need):
+		return p, apiErr(http.StatusForbidden, CodeForbidden, "this credential has role %s; %s needs role %s", p.Role, operation, need)
+	}
+	return p, nil
 }
 
 // authorizeStore is the store scope of SPEC §8, the one check every route

@@ -14,6 +14,11 @@
 //
 // /metrics is mounted by the engine next to this handler, not here.
 //
+// The operations behind the routes (service.go: Quote, PublishEvent,
+// Customer, ApplyCatalog, Authorize, AuthorizeStore) take a context and the
+// route's JSON body and return the answer or an *Error, so that the gRPC,
+// gRPC-Web and Connect service (internal/grpcapi) calls the very same code.
+//
 // Authentication is a bearer (Authorization: Bearer <key>): a key from
 // PROMO_API_KEYS, or an OpenID Connect token when PROMO_OIDC_ISSUER is set;
 // internal/identity checks both (keys in constant time over every key,

@@ -108,10 +108,19 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // set, so that a slow or malicious client cannot hold connections open:
 // headers within 5 s, a whole request within 30 s, an answer within 2 min
 // (the webhook may wait for Odoo), idle keep-alive connections 2 min.
+//
+// It speaks HTTP/1.1 and HTTP/2, over TLS and, without TLS, in cleartext
+// (h2c): native gRPC clients need HTTP/2 and tills on a shop's LAN often
+// connect without TLS (internal/grpcapi shares the port).
 func (s *Server) HTTPServer(addr string) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.handler,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,

@@ -328,6 +328,15 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		}
 		mux.Handle("/", a.Handler())
 		srv = a.HTTPServer(e.cfg.HTTPAddr)
+		// promo.v1.PromoService over gRPC, gRPC-Web and Connect, same port.
+		g, err := e.newGRPC(a)
+		if err != nil {
+			return err
+		}
+		for path, h := range g.Routes() {
+			mux.Handle(path, h)
+		}
+		srv.RegisterOnShutdown(g.Close)
 	} else {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

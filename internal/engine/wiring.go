@@ -7,6 +7,7 @@ import (
 
 	"github.com/promoengine/promoengine/internal/api"
 	"github.com/promoengine/promoengine/internal/consume"
+	"github.com/promoengine/promoengine/internal/grpcapi"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/ops"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -68,6 +69,18 @@ func (e *Engine) newAPI(ctx context.Context) (*api.Server, error) {
 		Log:      e.log.With().Str("worker", "api").Logger(),
 		Ready:    e.Ready,
 	}), nil
+}
+
+// newGRPC builds promo.v1.PromoService on the API's operations.
+func (e *Engine) newGRPC(a *api.Server) (*grpcapi.Service, error) {
+	return grpcapi.New(grpcapi.Deps{
+		API:        a,
+		JS:         e.JS,
+		Subjects:   e.Subjects,
+		Ready:      e.Ready,
+		Registerer: e.Registry,
+		Log:        e.log.With().Str("worker", "api").Logger(),
+	})
 }
 
 // startOdoo starts the Odoo pusher when PROMO_ODOO_URL is set.

@@ -73,8 +73,12 @@ func TestNew(t *testing.T) {
 		t.Parallel()
 
 		srv := testnats.New(t)
-		sub, err := srv.Conn(t).SubscribeSync("ping")
+		subConn := srv.Conn(t)
+		sub, err := subConn.SubscribeSync("ping")
 		require.NoError(t, err)
+		// The interest must reach the server before another connection
+		// publishes: core NATS drops a message nobody is subscribed to.
+		require.NoError(t, subConn.Flush())
 		pub := srv.Conn(t)
 		require.NoError(t, pub.Publish("ping", []byte("pong")))
 		msg, err := sub.NextMsg(10 * time.Second)
