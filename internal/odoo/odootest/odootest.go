@@ -545,9 +545,19 @@ func checkFields(model string, fields []string) *RPCError {
 	return nil
 }
 
+// None is what a handler returns for a method that returns Python's None:
+// Odoo's JSON-RPC answer then has no result key at all.
+var None = noneResult{}
+
+type noneResult struct{}
+
 func writeResult(w http.ResponseWriter, id json.RawMessage, result any) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+	answer := map[string]any{"jsonrpc": "2.0", "id": id, "result": result}
+	if result == None {
+		delete(answer, "result")
+	}
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 func writeError(w http.ResponseWriter, id json.RawMessage, e *RPCError) {
