@@ -57,7 +57,7 @@ func commands() []command {
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
 		{"audit", "list the audit trail of admin actions", runAudit},
-		{"odoo", "odoo sync: find the Odoo orders the engine never received and record them for read-back", runOdoo},
+		{"odoo", "odoo sync: find the Odoo orders the engine never received; odoo import-catalog, import-balances: carry Odoo's loyalty over", runOdoo},
 	}
 }
 

@@ -40,10 +40,10 @@ type Options struct {
 	// CouponValidDays is how long a coupon the engine issues for a next
 	// order coupons program stays valid. 0 means 30.
 	CouponValidDays int
-	// Today is the import's date (YYYY-MM-DD in the catalog time zone):
-	// coupons that expired before it are not translated, and usage counts
-	// are read as of now. "" means no coupon is considered expired.
-	Today string
+	// Now is when the import runs: coupons that expired before its date
+	// (in the catalog time zone) are not translated. The zero time
+	// considers no coupon expired.
+	Now time.Time
 }
 
 // Outcomes of a program in the report.
@@ -167,6 +167,7 @@ type translator struct {
 	moneyDecimals int32
 	cardsOf       map[int64][]*Card
 	couponsLeft   int
+	today         string // YYYY-MM-DD of Options.Now in the catalog time zone
 	loyalty       *Program
 
 	points *mapping
@@ -212,8 +213,12 @@ func (t *translator) setup() error {
 		t.imp.Timezone = "UTC"
 		t.imp.Notes = append(t.imp.Notes, "the API user has no time zone in Odoo: the catalog's validity dates are in UTC; pass --timezone (the shops' zone)")
 	}
-	if _, err := time.LoadLocation(t.imp.Timezone); err != nil {
+	loc, err := time.LoadLocation(t.imp.Timezone)
+	if err != nil {
 		return fmt.Errorf("loyalty: time zone %q: %w", t.imp.Timezone, err)
+	}
+	if !t.opts.Now.IsZero() {
+		t.today = t.opts.Now.In(loc).Format(time.DateOnly)
 	}
 	return nil
 }
@@ -721,7 +726,7 @@ func (t *translator) cards(p *Program, r *Rule, w *Reward, rep *ProgramReport) e
 	}
 	var open []*Card
 	for _, c := range t.cardsOf[p.ID] {
-		if c.Points.GreaterEq(required) && (c.Expiration == "" || t.opts.Today == "" || c.Expiration >= t.opts.Today) {
+		if c.Points.GreaterEq(required) && (c.Expiration == "" || t.today == "" || c.Expiration >= t.today) {
 			open = append(open, c)
 		}
 	}

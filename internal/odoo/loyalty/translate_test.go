@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -33,8 +34,8 @@ func recorded(t *testing.T) *loyalty.Snapshot {
 
 func translate(t *testing.T, s *loyalty.Snapshot, opts loyalty.Options) *loyalty.Import {
 	t.Helper()
-	if opts.Today == "" {
-		opts.Today = "2026-12-03"
+	if opts.Now.IsZero() {
+		opts.Now = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	}
 	imp, err := loyalty.Translate(s, opts)
 	require.NoError(t, err)
