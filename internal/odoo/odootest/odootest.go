@@ -108,6 +108,8 @@ type Server struct {
 	faults   map[string][]Fault
 	calls    []Call
 	notify   chan struct{}
+	// extra are fields of an addon installed on this server (AddField).
+	extra map[string][]string
 }
 
 // New starts a fake Odoo, closed at the end of the test.
@@ -367,8 +369,33 @@ func fieldsOf(c Call) []string {
 	return fields
 }
 
+// AddField makes a field of an addon known to this server (say
+// promo_engine_loyalty_points of pos.order), which read and search_read
+// otherwise refuse as Odoo refuses a field no installed module defines.
+func (s *Server) AddField(model, field string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.extra == nil {
+		s.extra = map[string][]string{}
+	}
+	s.extra[model] = append(s.extra[model], field)
+}
+
+func (s *Server) checkFields(model string, fields []string) *RPCError {
+	s.mu.Lock()
+	extra := s.extra[model]
+	s.mu.Unlock()
+	var rest []string
+	for _, f := range fields {
+		if !slices.Contains(extra, f) {
+			rest = append(rest, f)
+		}
+	}
+	return checkFields(model, rest)
+}
+
 func (s *Server) read(model string, ids []int64, fields []string) (any, *RPCError) {
-	if err := checkFields(model, fields); err != nil {
+	if err := s.checkFields(model, fields); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -385,7 +412,7 @@ func (s *Server) read(model string, ids []int64, fields []string) (any, *RPCErro
 }
 
 func (s *Server) searchRead(model string, domain []any, fields []string) ([]map[string]any, *RPCError) {
-	if err := checkFields(model, fields); err != nil {
+	if err := s.checkFields(model, fields); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
