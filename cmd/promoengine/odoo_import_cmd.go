@@ -398,11 +398,14 @@ var errDryRun = errors.New("dry run")
 func printBalances(w io.Writer, p *loyalty.Program, rep *balancesReport, trueUp bool) {
 	plan := rep.Plan
 	verb := "imported"
-	if rep.DryRun {
+	switch {
+	case trueUp:
+		verb = "counted (cards of customers)"
+	case rep.DryRun:
 		verb = "to import (dry run: nothing written)"
 	}
 	fmt.Fprintf(w, "Odoo loyalty program %d %q\n", p.ID, p.Name)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\tcards\tcustomers\tpoints\t")
 	fmt.Fprintf(tw, "Odoo\t%d\t\t%s\t\n", plan.OdooCards, plan.OdooPoints)
 	fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t\n", verb, plan.ImportedCards, plan.ImportedPartners, plan.ImportedPoints)
@@ -442,8 +445,13 @@ func printBalances(w io.Writer, p *loyalty.Program, rep *balancesReport, trueUp 
 			len(rep.TrueUps), up, down, rep.EnginePoints, sumTargets(rep.TrueUps), equalWord(rep.Equal))
 		return
 	}
-	fmt.Fprintf(w, "engine: %d opening lots of these cards (%d opened now, %d from an earlier import), %s points: %s\n",
-		rep.EngineCards, rep.Opened, rep.Existing, rep.EnginePoints, equalWord(rep.Equal))
+	if rep.DryRun {
+		fmt.Fprintf(w, "engine after this import: %d opening lots of these cards (%d from an earlier import), %s points: %s\n",
+			rep.EngineCards, rep.Existing, rep.EnginePoints, equalWord(rep.Equal))
+	} else {
+		fmt.Fprintf(w, "engine: %d opening lots of these cards (%d opened now, %d from an earlier import), %s points: %s\n",
+			rep.EngineCards, rep.Opened, rep.Existing, rep.EnginePoints, equalWord(rep.Equal))
+	}
 	if rep.Changed > 0 {
 		fmt.Fprintf(w, "%d cards changed in Odoo since their import: run --true-up at cut-over (docs/MIGRATION.md)\n", rep.Changed)
 	}

@@ -3,9 +3,9 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/odoo/loyalty"
+	"github.com/promoengine/promoengine/internal/testbin"
 )
 
 // migrationSetupScript makes a shop that runs Odoo's own loyalty: the API
@@ -47,6 +48,7 @@ out = {
     'saleable': saleable.id, 'drinks': drinks.id, 'juice': juice.id, 'snacks': snacks.id, 'summer': summer.id,
     'cola': product('Cola', drinks, 2.5), 'juice_product': product('Orange juice', juice, 3.0, [summer]),
     'chips': product('Chips', snacks, 3.0, [summer]), 'candy': product('Candy', snacks, 1.0),
+    'gum': product('Gum', snacks, 0.99),
     'ann': partner('Ann'), 'bob': partner('Bob'), 'cid': partner('Cid'), 'dan': partner('Dan'),
     'config': config.id, 'session': session.id, 'cash': cash.id, 'company': config.company_id.id,
     'currency': config.currency_id.name, 'pricelist': config.pricelist_id.id or False, 'wholesale': wholesale.id,
@@ -68,6 +70,7 @@ type loyaltyShop struct {
 	JuiceProd int64  `json:"juice_product"`
 	Chips     int64  `json:"chips"`
 	Candy     int64  `json:"candy"`
+	Gum       int64  `json:"gum"`
 	Ann       int64  `json:"ann"`
 	Bob       int64  `json:"bob"`
 	Cid       int64  `json:"cid"`
@@ -93,6 +96,10 @@ type migration struct {
 	programs map[string]int64
 	rewards  map[string][]rewardInfo
 	cards    map[string]int64
+
+	env     testbin.Env // the engine's: NATS, PostgreSQL, Odoo as the API user
+	catalog string      // the imported catalog's file
+	seq     atomic.Int64
 }
 
 type rewardInfo struct {
@@ -128,6 +135,24 @@ func TestRealOdooMigration(t *testing.T) {
 	m.rpc = m.client("admin", "admin")
 	m.createPrograms()
 	m.record()
+	m.startNATSAndDB()
+	m.run("import the programs into a valid catalog", m.importCatalog)
+	m.run("import the cards' points as opening lots", m.importBalances)
+	m.run("shadow: orders paid with Odoo's loyalty, compared", m.shadowOrders)
+	m.run("cut-over: the engine's balances trued up to Odoo's", m.trueUp)
+}
+
+// run runs a step as a subtest; a failed step stops the test.
+func (m *migration) run(name string, step func(t *testing.T)) {
+	parent := m.t
+	ok := parent.Run(name, func(t *testing.T) {
+		m.t = t
+		defer func() { m.t = parent }()
+		step(t)
+	})
+	if !ok {
+		parent.FailNow()
+	}
 }
 
 func (m *migration) client(login, key string) *odoo.Client {
@@ -282,5 +307,4 @@ func (m *migration) record() {
 	path := filepath.Join("..", "..", "internal", "odoo", "loyalty", "testdata", "odoo17_programs.json")
 	require.NoError(m.t, os.WriteFile(path, append(b, '\n'), 0o644))
 	m.t.Logf("recorded %s (%d bytes)", path, len(b))
-	_ = fmt.Sprint()
 }
