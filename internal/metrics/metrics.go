@@ -96,7 +96,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		OdooPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promo_odoo_pushes_total",
-			Help: "Results pushed to Odoo, by outcome (delivered, retried, dead_lettered).",
+			Help: "Results pushed to Odoo, by outcome (delivered, retried, dead_lettered; shadowed: a shop in shadow mode, not pushed).",
 		}, []string{"outcome"}),
 		OdooSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "promo_odoo_push_seconds",

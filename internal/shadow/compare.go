@@ -2,6 +2,7 @@ package shadow
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -120,14 +121,18 @@ type Result struct {
 	} `json:"coupons_issued"`
 }
 
+// ErrBadResult: a message on promo.results.order that is not an order
+// result.
+var ErrBadResult = errors.New("shadow: not an order result")
+
 // DecodeResult reads a result event.
 func DecodeResult(data []byte) (*Result, error) {
 	var r Result
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("shadow: result is not JSON: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrBadResult, err)
 	}
-	if r.EventID == "" || r.OrderID == "" {
-		return nil, fmt.Errorf("shadow: result without event_id or order_id")
+	if r.EventID == "" || r.OrderID == "" || r.CausationID == "" {
+		return nil, fmt.Errorf("%w: no event_id, causation_id or order_id", ErrBadResult)
 	}
 	return &r, nil
 }

@@ -240,3 +240,20 @@ func TestPercent(t *testing.T) {
 		require.Equal(t, tc.want, shadow.Percent(tc.n, tc.total))
 	}
 }
+
+func FuzzDecodeResult(f *testing.F) {
+	f.Add([]byte(`{"event_id": "result:odoo1:pos.order:1:paid", "causation_id": "odoo1:pos.order:1:paid", "order_id": "1",
+		"source_type": "pos.order.paid", "discounts": [{"layer": "item", "program_id": "odoo-4", "line_id": "1", "amount": "2.50"}],
+		"points": {"earned": "2.50", "redeemed": "0"}, "coupons_issued": [{"code": "X", "program_id": "b", "issued_by": "a"}]}`))
+	f.Add([]byte(`{"event_id": "x"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := shadow.DecodeResult(data)
+		if err != nil {
+			require.ErrorIs(t, err, shadow.ErrBadResult)
+			return
+		}
+		require.NotEmpty(t, r.EventID)
+		require.NotEmpty(t, r.OrderID)
+	})
+}

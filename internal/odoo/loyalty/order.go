@@ -301,10 +301,22 @@ func (r *OrderReader) readPrograms(ctx context.Context, o *OrderLoyalty, ids []i
 	return nil
 }
 
+// ErrBadPointChanges: the recorded point changes are not what
+// promo_engine_loyalty writes.
+var ErrBadPointChanges = errors.New("loyalty: unreadable point changes")
+
 // decodePoints reads the JSON promo_engine_loyalty recorded.
 func (o *OrderLoyalty) decodePoints(text string) error {
+	changes, err := DecodePointChanges(text)
+	o.Points = changes
+	return err
+}
+
+// DecodePointChanges reads promo_engine_loyalty_points: a JSON list of
+// {program_id, card_id, code, points, balance, created} ("" is none).
+func DecodePointChanges(text string) ([]PointChange, error) {
 	if text == "" {
-		return nil
+		return nil, nil
 	}
 	var raw []struct {
 		ProgramID int64           `json:"program_id"`
@@ -315,9 +327,13 @@ func (o *OrderLoyalty) decodePoints(text string) error {
 		Created   bool            `json:"created"`
 	}
 	if err := json.Unmarshal([]byte(text), &raw); err != nil {
-		return fmt.Errorf("%s is not the JSON promo_engine_loyalty writes: %w", OrderPointsField, err)
+		return nil, fmt.Errorf("%w: %s is not the JSON promo_engine_loyalty writes: %v", ErrBadPointChanges, OrderPointsField, err)
 	}
+	var out []PointChange
 	for _, p := range raw {
+		if p.ProgramID <= 0 {
+			return nil, fmt.Errorf("%w: a change without a program", ErrBadPointChanges)
+		}
 		pc := PointChange{ProgramID: p.ProgramID, Points: odoo.Reduce(p.Points), Created: p.Created}
 		_ = json.Unmarshal(p.CardID, &pc.CardID) // false for no card
 		_ = json.Unmarshal(p.Code, &pc.Code)
@@ -326,9 +342,9 @@ func (o *OrderLoyalty) decodePoints(text string) error {
 			b = odoo.Reduce(b)
 			pc.Balance = &b
 		}
-		o.Points = append(o.Points, pc)
+		out = append(out, pc)
 	}
-	return nil
+	return out, nil
 }
 
 func sortedIDs(ids []int64) []int64 {

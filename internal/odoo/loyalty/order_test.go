@@ -94,3 +94,22 @@ func TestOrderReaderWithoutTheModule(t *testing.T) {
 	}
 	require.Equal(t, 1, refused, "asked once for the field Odoo does not have, then remembered")
 }
+
+func FuzzDecodePointChanges(f *testing.F) {
+	f.Add(`[{"program_id": 13, "card_id": 20, "code": "0441", "points": -90.3, "balance": 30.2, "created": false, "line_codes": ["r4"]}]`)
+	f.Add(`[{"program_id": 12, "card_id": false, "code": false, "points": 1, "balance": false, "created": true}]`)
+	f.Add(``)
+	f.Add(`{}`)
+	f.Add(`[{"program_id": 1, "points": 1e999999}]`)
+	f.Fuzz(func(t *testing.T, text string) {
+		changes, err := loyalty.DecodePointChanges(text)
+		if err != nil {
+			require.ErrorIs(t, err, loyalty.ErrBadPointChanges)
+			require.Nil(t, changes)
+			return
+		}
+		for _, c := range changes {
+			require.Positive(t, c.ProgramID)
+		}
+	})
+}
