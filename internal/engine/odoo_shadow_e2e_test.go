@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/odoo/odootest"
 	"github.com/promoengine/promoengine/internal/shadow"
+	"github.com/promoengine/promoengine/pkg/dec"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
 )
@@ -36,10 +38,16 @@ func TestShadowModeComparesWithOdoosLoyaltyAndPushesNothing(t *testing.T) {
 	require.NoError(t, err)
 	_, err = ledger.ApplyCatalog(b.ctx, b.pool, cat)
 	require.NoError(t, err)
+	// Ann's card (20) was imported with 120.50 points (odoo import-balances).
+	require.NoError(t, pgx.BeginFunc(b.ctx, b.pool, func(tx pgx.Tx) error {
+		_, err := ledger.OpenLots(b.ctx, tx, []ledger.OpeningLot{{LotID: "odoo1:loyalty.card:20:opening", CustomerID: "10",
+			Source: "odoo1:loyalty.card:20", At: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Points: dec.MustParse("120.50")}})
+		return err
+	}))
 
 	// Ann (partner 10) buys 3 Colas: Odoo's "Cola 2+1" (reward 4) gives one
 	// free; her card (20) of "Loyalty card" (program 13, 0.5 point a
-	// dollar) wins 2.5.
+	// dollar) wins 2.5, to 123 points in both.
 	b.odoo.AddOrder(odootest.Order{ID: 7001, Partner: 10, Currency: "USD", Lines: []odootest.Line{
 		{ID: 70011, Product: 11, Qty: 3, Price: 2.5},
 		{ID: 70012, Product: 1, Qty: 1, Price: -2.5, Reward: 4, PointsCost: 2}},

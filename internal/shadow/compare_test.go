@@ -41,6 +41,8 @@ var programs = map[int64]*loyalty.ProgramInfo{
 
 func d(s string) dec.Decimal { return dec.MustParse(s) }
 
+func ptr(x dec.Decimal) *dec.Decimal { return &x }
+
 // engine is an engine result of a sale by customer 10.
 func engine(discounts []events.Discount, earned, redeemed string, trace ...events.Trace) *shadow.Result {
 	r := &shadow.Result{OrderResult: events.OrderResult{EventID: "result:odoo1:pos.order:7001:paid",
@@ -177,6 +179,20 @@ func TestCompare(t *testing.T) {
 			shadow.OutcomeMismatch, []want{
 				{"odoo-13", shadow.FieldPointsEarned, "5.00", "not recorded", shadow.ExplainPointsNotRecorded},
 			}, map[string]string{"odoo-13": "mismatch"},
+		},
+		{
+			"the same points, the balances apart from before",
+			func() *shadow.Result { r := engine(nil, "2.00", "0"); r.Points.Balance = d("412.00"); return r }(),
+			odooSide(nil, loyalty.PointChange{ProgramID: 13, CardID: 20, Points: d("2"), Balance: ptr(d("112.0"))}),
+			shadow.OutcomeMismatch, []want{
+				{"odoo-13", shadow.FieldBalance, "412.00", "112", shadow.ExplainBalanceDrift},
+			}, map[string]string{"odoo-13": "mismatch"},
+		},
+		{
+			"the same points and the same balance",
+			func() *shadow.Result { r := engine(nil, "2.00", "0"); r.Points.Balance = d("112.00"); return r }(),
+			odooSide(nil, loyalty.PointChange{ProgramID: 13, CardID: 20, Points: d("2"), Balance: ptr(d("112.00000000000001"))}),
+			shadow.OutcomeMatch, nil, map[string]string{"odoo-13": "match"},
 		},
 		{
 			"an anonymous order given nothing by either",

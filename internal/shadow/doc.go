@@ -23,6 +23,8 @@
 //	points_earned   the result's points.earned | what the card won
 //	                (promo_engine_loyalty's recorded change + its cost)
 //	points_spent    the result's points.redeemed | Σ points_cost
+//	points_balance  the result's points.balance | the card's points after
+//	                the order (recorded), when the order's own points agree
 //
 // # Explanations
 //
@@ -31,7 +33,9 @@
 // redemption the order event does not carry (Odoo's POS keeps them); the
 // rounding of points (Odoo half up to 0.01, the engine down) and money;
 // Odoo checking a rule's minimum before its automatic discounts; points
-// following from a differing discount; coupons the catalog does not issue;
+// following from a differing discount; balances apart from before (the
+// engine's lots spent and expired first-expiring-first against Odoo's one
+// card balance); coupons the catalog does not issue;
 // Odoo 17 without promo_engine_loyalty, where points are not recorded per
 // order. What matches none is "unexplained": the report puts it first in
 // line for a look at the translation. Returns and cancellations are not
