@@ -291,7 +291,7 @@ func (k *comparer) catalogProgram(id string) *rules.Program {
 // inCatalog reports whether the catalog has a program made from Odoo
 // program id (or is its points).
 func (k *comparer) inCatalog(id int64) bool {
-	if id != 0 && id == k.pointsProgram && k.cat.Points.Earn != nil {
+	if id != 0 && id == k.pointsProgram && (len(k.cat.Points.Earn) > 0 || k.cat.Points.Redeem != nil) {
 		return true
 	}
 	for _, p := range k.cat.Programs {
