@@ -26,7 +26,9 @@ func (b *opsBundle) withLoyalty() *odootest.Server {
 	b.env["PROMO_ODOO_DB"] = srv.DB
 	b.env["PROMO_ODOO_LOGIN"] = srv.Login
 	b.env["PROMO_ODOO_API_KEY"] = srv.APIKey
-	srv.UID = 6 // the API user of the recording
+	// The API user of this server has the recorded API user's company and
+	// time zone.
+	srv.Add("res.users", srv.UID, map[string]any{"tz": "Asia/Jakarta", "company_id": []any{1, "My Company"}})
 	return srv
 }
 
