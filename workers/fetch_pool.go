@@ -15,8 +15,9 @@ import (
 // at most slots at once (backpressure: it fetches only for a free slot),
 // with the two contexts of a river worker: stopping ends the fetching at
 // once, and the work in flight gets softStop to finish before its context
-// is cancelled. The Odoo read-back and the shadow comparison use it: each
-// message is a few JSON-RPC calls, independent of the others.
+// is cancelled. The shadow comparison uses it: each message is a few
+// JSON-RPC calls, independent of the others (the Odoo read-back has the same
+// shape and can move to it).
 type fetchPool struct {
 	fetcher   *consume.Fetcher
 	softStop  time.Duration

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -109,7 +110,12 @@ type OdooReadback struct {
 	log      zerolog.Logger
 	now      func() time.Time
 
-	pool *fetchPool
+	fetcher   *consume.Fetcher
+	stopFetch context.CancelFunc
+	stopWork  context.CancelFunc
+	fetchDone chan struct{}
+	inFlight  sync.WaitGroup
+	stopOnce  sync.Once
 }
 
 // NewOdooReadback assembles the worker; call Start.
@@ -130,14 +136,50 @@ func (w *OdooReadback) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("odoo read-back: consumer: %w", err)
 	}
-	w.pool = startFetchPool(ctx, cons, w.cfg.Concurrency, w.cfg.SoftStop, w.log, "read-back", w.handle)
+	w.fetcher = consume.NewFetcher(cons, w.cfg.Concurrency, w.log, jetstream.PullMaxMessages(w.cfg.Concurrency))
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	w.stopFetch, w.stopWork = stopFetch, stopWork
+	w.fetchDone = make(chan struct{})
+	go func() {
+		defer close(w.fetchDone)
+		err := w.fetcher.Run(fetchCtx, func(msg jetstream.Msg) {
+			w.inFlight.Add(1)
+			go func() {
+				defer w.inFlight.Done()
+				defer w.fetcher.Release()
+				w.handle(workCtx, msg)
+			}()
+		})
+		if err != nil {
+			w.log.Error().Err(err).Msg("read-back stopped")
+		}
+	}()
 	return nil
 }
 
 // Stop stops fetching, lets read-backs in flight finish for SoftStop, then
 // cancels them (their orders are naked and read back again at once by
 // another process). Safe to call more than once.
-func (w *OdooReadback) Stop() { w.pool.Stop() }
+func (w *OdooReadback) Stop() {
+	if w.stopFetch == nil {
+		return
+	}
+	w.stopOnce.Do(func() {
+		w.stopFetch()
+		<-w.fetchDone
+		done := make(chan struct{})
+		go func() { w.inFlight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(w.cfg.SoftStop):
+			w.log.Warn().Msg("read-backs in flight did not finish in time; cancelling them")
+			w.stopWork()
+			<-done
+		}
+		w.stopWork()
+	})
+}
 
 // handle reads one recorded order back and settles its message.
 func (w *OdooReadback) handle(ctx context.Context, msg jetstream.Msg) {
