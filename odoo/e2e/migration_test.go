@@ -144,15 +144,7 @@ func TestRealOdooMigration(t *testing.T) {
 
 // run runs a step as a subtest; a failed step stops the test.
 func (m *migration) run(name string, step func(t *testing.T)) {
-	parent := m.t
-	ok := parent.Run(name, func(t *testing.T) {
-		m.t = t
-		defer func() { m.t = parent }()
-		step(t)
-	})
-	if !ok {
-		parent.FailNow()
-	}
+	runStep(m.t, name, func(t *testing.T) { m.t = t }, step)
 }
 
 func (m *migration) client(login, key string) *odoo.Client {

@@ -279,6 +279,21 @@ func rpcClient(ctx context.Context, t *testing.T, url, db, login, key string) *o
 	}
 }
 
+// runStep runs a step of a real-Odoo test as a subtest, with the test's
+// *testing.T swapped for the subtest's (swap) while it runs, so that the
+// helpers fail the subtest; a failed step stops the test, since the next
+// ones build on it.
+func runStep(parent *testing.T, name string, swap func(*testing.T), step func(t *testing.T)) {
+	ok := parent.Run(name, func(t *testing.T) {
+		swap(t)
+		defer swap(parent)
+		step(t)
+	})
+	if !ok {
+		parent.FailNow()
+	}
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

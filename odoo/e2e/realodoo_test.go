@@ -164,15 +164,7 @@ func TestRealOdoo(t *testing.T) {
 // run runs a step as a subtest; the helpers fail the subtest, and a failed
 // step stops the test (the next ones build on it).
 func (b *e2e) run(name string, step func(t *testing.T)) {
-	parent := b.t
-	ok := parent.Run(name, func(t *testing.T) {
-		b.t = t
-		defer func() { b.t = parent }()
-		step(t)
-	})
-	if !ok {
-		parent.FailNow()
-	}
+	runStep(b.t, name, func(t *testing.T) { b.t = t }, step)
 }
 
 // client is a JSON-RPC client of the Odoo under test.
