@@ -59,6 +59,11 @@ type OdooPusherConfig struct {
 	PinnedTTL time.Duration
 	// SoftStop is how long Stop lets pushes in flight finish. Default 10 s.
 	SoftStop time.Duration
+	// Skip, when set, says whether an order's results must not be pushed
+	// (its shop is in shadow mode, workers/odoo_shadow.go): they are
+	// acknowledged without a call to Odoo. An error is retried like a
+	// failed push.
+	Skip func(ctx context.Context, orderID string) (bool, error)
 }
 
 func (c *OdooPusherConfig) defaults() {
@@ -395,6 +400,19 @@ func (p *OdooPusher) handle(ctx context.Context, it *pushItem) {
 	if it.bad != nil {
 		p.deadLetter(ctx, it, events.DLQInvalidEvent, it.bad.Error())
 		return
+	}
+	if p.cfg.Skip != nil {
+		skip, err := p.cfg.Skip(ctx, it.orderID)
+		switch {
+		case err != nil:
+			delay := p.nakDelay(it.deliver, odoo.RetryAfter(err))
+			p.warnItem(it).Err(err).Dur("delay", delay).Msg("the order's mode (live or shadow) is not known; retrying later")
+			p.settle(it, "retried", it.msg.NakWithDelay(delay))
+			return
+		case skip:
+			p.settle(it, "shadowed", it.msg.Ack())
+			return
+		}
 	}
 	if wait, held := p.holds.wait(ctx, it.key, it.seq, time.Now()); held {
 		p.logItem(it).Dur("delay", wait).Msg("an earlier result of this order waits for a retry; holding this one")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -110,12 +109,7 @@ type OdooReadback struct {
 	log      zerolog.Logger
 	now      func() time.Time
 
-	fetcher   *consume.Fetcher
-	stopFetch context.CancelFunc
-	stopWork  context.CancelFunc
-	fetchDone chan struct{}
-	inFlight  sync.WaitGroup
-	stopOnce  sync.Once
+	fetch *fetchPool
 }
 
 // NewOdooReadback assembles the worker; call Start.
@@ -140,55 +134,18 @@ func (w *OdooReadback) Start(ctx context.Context) error {
 	reopen := func(ctx context.Context) (jetstream.Consumer, error) {
 		return w.js.CreateOrUpdateConsumer(ctx, w.subjects.StreamOdooOrders(), ccfg)
 	}
-	w.fetcher = consume.NewFetcher(cons, reopen, w.cfg.Concurrency, w.cfg.AckWait/3, w.log, jetstream.PullMaxMessages(w.cfg.Concurrency))
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
-	w.stopFetch, w.stopWork = stopFetch, stopWork
-	w.fetchDone = make(chan struct{})
-	go func() {
-		defer close(w.fetchDone)
-		w.fetcher.Run(fetchCtx, workCtx, func(msg jetstream.Msg) {
-			w.inFlight.Add(1)
-			go func() {
-				defer w.inFlight.Done()
-				defer w.fetcher.Release(msg)
-				w.handle(workCtx, msg)
-			}()
-		})
-	}()
+	w.fetch = startFetchPool(ctx, cons, fetchPoolConfig{Reopen: reopen, Slots: w.cfg.Concurrency, AckWait: w.cfg.AckWait,
+		SoftStop: w.cfg.SoftStop, What: "odoo read-back"}, w.log, w.handle)
 	return nil
 }
 
 // Ready reports a pull that has not worked for a while (/readyz).
-func (w *OdooReadback) Ready() error {
-	if w.fetcher == nil {
-		return nil
-	}
-	return w.fetcher.Status().NotConsumingFor("odoo read-back", notConsumingGrace)
-}
+func (w *OdooReadback) Ready() error { return w.fetch.Ready() }
 
 // Stop stops fetching, lets read-backs in flight finish for SoftStop, then
 // cancels them (their orders are naked and read back again at once by
 // another process). Safe to call more than once.
-func (w *OdooReadback) Stop() {
-	if w.stopFetch == nil {
-		return
-	}
-	w.stopOnce.Do(func() {
-		w.stopFetch()
-		<-w.fetchDone
-		done := make(chan struct{})
-		go func() { w.inFlight.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(w.cfg.SoftStop):
-			w.log.Warn().Msg("read-backs in flight did not finish in time; cancelling them")
-			w.stopWork()
-			<-done
-		}
-		w.stopWork()
-	})
-}
+func (w *OdooReadback) Stop() { w.fetch.Stop() }
 
 // handle reads one recorded order back and settles its message.
 func (w *OdooReadback) handle(ctx context.Context, msg jetstream.Msg) {

@@ -57,7 +57,8 @@ func commands() []command {
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
 		{"audit", "list the audit trail of admin actions", runAudit},
-		{"odoo", "odoo sync: find the Odoo orders the engine never received and record them for read-back", runOdoo},
+		{"shadow", "shadow report: how the engine's results compare with Odoo's own loyalty (shadow mode)", runShadow},
+		{"odoo", "odoo sync: find the Odoo orders the engine never received; odoo import-catalog, import-balances: carry Odoo's loyalty over", runOdoo},
 	}
 }
 
@@ -155,6 +156,10 @@ const configHelp = `Configuration is environment only (prefix PROMO_):
   PROMO_ODOO_RECONCILE_INTERVAL  how often to ask Odoo for orders the engine never got (default 1m; 0: off)
   PROMO_ODOO_RECONCILE_OVERLAP   how far back each pass looks again (default 5m)
   PROMO_ODOO_READBACK_MAX_WAIT   how long a recorded order Odoo does not show is waited for (default 1h)
+  PROMO_MODE              live (default): results pushed to Odoo; shadow: nothing pushed, compared with Odoo's loyalty
+  PROMO_MODE_COMPANIES, PROMO_MODE_POS_CONFIGS  per Odoo company / POS config: "3:shadow,4:live"
+  PROMO_SHADOW_SETTLE     how long after a result it is compared with Odoo (default 1m)
+  PROMO_SHADOW_POINTS_PROGRAM  Odoo loyalty program of the catalog's points (default: the one an order shows)
   PROMO_API_KEYS          bearer keys, "key:role,…" with role pos, admin or webhook
   PROMO_WORKERS           workers of run (default orders,outbox,odoo,jobs,api)
   PROMO_BATCH_SIZE        most events per transaction (default 256)

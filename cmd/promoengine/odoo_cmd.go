@@ -12,7 +12,7 @@ import (
 	"github.com/promoengine/promoengine/pkg/ledger"
 )
 
-const odooUsage = `odoo sync --since T [--until T] [--dry-run] [--json]`
+const odooUsage = `odoo sync --since T [--until T] [--dry-run] [--json] | odoo import-catalog [-o FILE] … | odoo import-balances [--true-up] …`
 
 const odooExamples = `  promoengine odoo sync --since 2026-11-28T00:00:00+07:00   # every final order written since then
   promoengine odoo sync --since 6h --dry-run                 # list what the engine never received
@@ -34,6 +34,14 @@ Exit status: 0 on success, 1 on failure (Odoo, NATS or PostgreSQL unreachable),
 `
 
 func runOdoo(ctx context.Context, c *cli, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "import-catalog":
+			return runOdooImportCatalog(ctx, c, args[1:])
+		case "import-balances":
+			return runOdooImportBalances(ctx, c, args[1:])
+		}
+	}
 	if len(args) == 0 || args[0] != "sync" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			newFlags(c, "odoo", odooUsage, odooExamples).Usage()

@@ -194,8 +194,43 @@ func (w *Workload) checkOrder(ctx context.Context, db ledger.DB, r *Report) erro
 }
 
 // ReadStream calls fn for every message of stream, in order, with an
-// ordered consumer.
+// ordered consumer. The stream is read whole before fn is called, and read
+// again from the start for up to 30 s while the cluster answers with an
+// error (a server that just came back, a leader being elected), so fn
+// sees every message once.
 func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, data []byte) error) error {
+	type msg struct {
+		subject string
+		data    []byte
+	}
+	var msgs []msg
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msgs = msgs[:0]
+		err := readStream(ctx, js, stream, func(subject string, data []byte) {
+			msgs = append(msgs, msg{subject, data})
+		})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	for _, m := range msgs {
+		if err := fn(m.subject, m.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, data []byte)) error {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("chaos: stream %s: %w", stream, err)
@@ -219,9 +254,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			if err := fn(m.Subject(), m.Data()); err != nil {
-				return err
-			}
+			fn(m.Subject(), m.Data())
 			md, err := m.Metadata()
 			if err == nil && md.Sequence.Stream >= info.State.LastSeq {
 				return nil

@@ -77,6 +77,20 @@ type Config struct {
 	OdooReconcileOverlap  time.Duration `envconfig:"ODOO_RECONCILE_OVERLAP" default:"5m"`
 	OdooReadbackMaxWait   time.Duration `envconfig:"ODOO_READBACK_MAX_WAIT" default:"1h"`
 
+	// Mode towards Odoo (docs/MIGRATION.md): live pushes results to Odoo;
+	// shadow pushes nothing and compares each result with what Odoo's own
+	// loyalty gave the order. MODE_COMPANIES and MODE_POS_CONFIGS
+	// ("3:shadow,4:live") set it per Odoo company and POS config. In
+	// shadow, a result is compared SHADOW_SETTLE after it was produced
+	// (Odoo's POS confirms its loyalty after the order); SHADOW_POINTS_PROGRAM
+	// is the Odoo loyalty program the catalog's points stand for (0: the
+	// one the order shows).
+	Mode                string        `envconfig:"MODE" default:"live"`
+	ModeCompanies       string        `envconfig:"MODE_COMPANIES"`
+	ModePOSConfigs      string        `envconfig:"MODE_POS_CONFIGS"`
+	ShadowSettle        time.Duration `envconfig:"SHADOW_SETTLE" default:"1m"`
+	ShadowPointsProgram int64         `envconfig:"SHADOW_POINTS_PROGRAM" default:"0"`
+
 	// APIKeys is "key:role,key:role" with role pos, admin or webhook.
 	APIKeys APIKeys `envconfig:"API_KEYS"`
 
@@ -375,6 +389,14 @@ func (c *Config) Validate() error {
 			bad("DATABASE_REPLICA_URL", "must be a postgres:// URL or a key=value connection string")
 		}
 	}
+	if modes, err := c.Modes(); err != nil {
+		errs = append(errs, err)
+	} else if modes.AnyShadow() && c.OdooURL == "" {
+		bad("MODE", "shadow compares with Odoo: set PROMO_ODOO_URL and the other PROMO_ODOO_* variables")
+	}
+	if c.ShadowSettle < 0 {
+		bad("SHADOW_SETTLE", "must not be negative, got %s", c.ShadowSettle)
+	}
 	errs = append(errs, c.validateSecurity()...)
 	if c.CouponSecret != "" && len(c.CouponSecret) < MinCouponSecret {
 		bad("COUPON_SECRET", "must be at least %d characters (a random secret such as `openssl rand -base64 32` gives), got %d", MinCouponSecret, len(c.CouponSecret))
@@ -441,6 +463,9 @@ func (c *Config) LogFields() map[string]any {
 		"odoo_api_key":     fingerprint(string(c.OdooAPIKey)),
 		"odoo_model":       c.OdooModel,
 		"odoo_method":      c.OdooMethod,
+		"mode":             c.Mode,
+		"mode_companies":   c.ModeCompanies,
+		"mode_pos_configs": c.ModePOSConfigs,
 		"api_keys":         roles,
 		"workers":          c.Workers,
 		"batch_size":       c.BatchSize,

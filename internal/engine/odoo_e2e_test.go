@@ -102,8 +102,9 @@ func (b *odooBundle) apply(c odootest.Call) (any, *odootest.RPCError) {
 	return true, nil
 }
 
-// start runs the whole engine against the fake Odoo.
-func (b *odooBundle) start() {
+// start runs the whole engine against the fake Odoo; opts change its
+// configuration.
+func (b *odooBundle) start(opts ...func(*config.Config)) {
 	b.t.Helper()
 	cfg := &config.Config{
 		NATSURL: b.nats.URL(), DatabaseURL: b.dbURL, HTTPAddr: "127.0.0.1:0",
@@ -112,6 +113,9 @@ func (b *odooBundle) start() {
 		OdooModel: "pos.order", OdooMethod: "promo_engine_apply", OdooTimeout: 5 * time.Second, OdooConcurrency: 2,
 		OdooReconcileInterval: 300 * time.Millisecond, OdooReconcileOverlap: time.Minute, OdooReadbackMaxWait: time.Hour,
 		APIKeys: config.APIKeys{{Key: odooWebhookKey, Role: config.RoleWebhook}},
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	e, err := engine.Start(b.ctx, cfg, config.AllWorkers, zerolog.New(b.logs).Level(zerolog.DebugLevel))
 	require.NoError(b.t, err)

@@ -93,16 +93,24 @@ func (e *Engine) startOdoo(ctx context.Context, dl *consume.DeadLetterer) error 
 		e.log.Info().Msg("PROMO_ODOO_URL not set: no Odoo pusher")
 		return nil
 	}
+	modes, err := e.cfg.Modes()
+	if err != nil {
+		return err
+	}
 	p := workers.NewOdooPusher(workers.OdooPusherConfig{
 		Concurrency: e.cfg.OdooConcurrency,
 		Model:       e.cfg.OdooModel,
 		Method:      e.cfg.OdooMethod,
+		Skip:        pushSkip(client, modes),
 	}, client, e.JS, e.Subjects, dl, e.Metrics, e.log)
 	if err := p.Start(ctx); err != nil {
 		return fmt.Errorf("odoo pusher: %w", err)
 	}
 	e.stops = append(e.stops, p.Stop)
 	e.readyChecks = append(e.readyChecks, p.Ready)
+	if err := e.startShadow(ctx, client, modes); err != nil {
+		return err
+	}
 	return e.startOdooIntake(ctx, client, dl)
 }
 

@@ -34,6 +34,10 @@ type Metrics struct {
 	OdooReadbacks  *prometheus.CounterVec // outcome
 	OdooFailures   *prometheus.CounterVec // call, reason
 	OdooReconciled *prometheus.CounterVec // outcome
+
+	// Shadow mode (workers/odoo_shadow.go): orders compared with Odoo's own
+	// loyalty, per program.
+	ShadowComparisons *prometheus.CounterVec // program, outcome
 }
 
 // New creates and registers the collectors on reg.
@@ -92,7 +96,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		OdooPushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promo_odoo_pushes_total",
-			Help: "Results pushed to Odoo, by outcome (delivered, retried, dead_lettered).",
+			Help: "Results pushed to Odoo, by outcome (delivered, retried, dead_lettered; shadowed: a shop in shadow mode, not pushed).",
 		}, []string{"outcome"}),
 		OdooSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "promo_odoo_push_seconds",
@@ -117,6 +121,11 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.DeadLetters, m.OutboxPublished, m.OutboxBacklog, m.OutboxOldest, m.ConsumerPending,
 		m.ConsumerAckPending, m.CatalogVersion, m.OdooPushes, m.OdooSeconds, m.JobRuns, m.HTTPRequests)
 	m.newOdoo(reg)
+	m.ShadowComparisons = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promo_shadow_comparisons_total",
+		Help: "Shadow mode: programs compared with what Odoo's own loyalty gave an order, by program (odoo-<id>, none for an order neither gave anything) and outcome (match, mismatch, not_compared, error).",
+	}, []string{"program", "outcome"})
+	reg.MustRegister(m.ShadowComparisons)
 	return m
 }
 

@@ -288,6 +288,15 @@ func (c *Client) call(ctx context.Context, op, service, method string, args []an
 		return nil, &Error{Code: re.Code, Message: re.Message, DataName: re.Data.Name, DataMessage: re.Data.Message, Raw: raw}
 	}
 	if r.Result == nil {
+		// A method that returns None (Odoo's action_archive does) is
+		// answered without a result: Odoo's JSON-RPC dispatcher leaves the
+		// key out for None. Only a body that is not JSON-RPC is broken.
+		var keys map[string]json.RawMessage
+		if json.Unmarshal(data, &keys) == nil {
+			if _, ok := keys["jsonrpc"]; ok {
+				return json.RawMessage("null"), nil
+			}
+		}
 		return nil, &TransportError{Op: op, Err: errors.New("answer has neither result nor error")}
 	}
 	return r.Result, nil

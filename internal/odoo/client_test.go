@@ -249,3 +249,14 @@ func TestOdooErrorsAreTyped(t *testing.T) {
 	require.False(t, (&odoo.Error{DataName: "odoo.exceptions.AccessError"}).AccessDenied())
 	require.True(t, odoo.IsRetryable(&odoo.Error{DataName: "psycopg2.errors.SerializationFailure"}))
 }
+
+// A method returning None (action_archive) is answered without a result:
+// the call succeeded, with a null result.
+func TestOdooClientNoneResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 5*time.Second)
+	b.odoo.Handle("loyalty.program", "action_archive", func(odootest.Call) (any, *odootest.RPCError) { return odootest.None, nil })
+	res, err := b.c.ExecuteKW(context.Background(), "loyalty.program", "action_archive", []any{[]int64{3}}, nil)
+	require.NoError(t, err)
+	require.JSONEq(t, "null", string(res))
+}

@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/pgcluster"
 )
 
@@ -254,6 +257,41 @@ func (e *odooEnv) startServer(t *testing.T) *odooServer {
 func (s *odooServer) logText() string {
 	b, _ := os.ReadFile(s.log)
 	return string(b)
+}
+
+// rpcClient is a JSON-RPC client of the Odoo under test, returned once
+// Odoo authenticates the login (a server just started takes a moment).
+func rpcClient(ctx context.Context, t *testing.T, url, db, login, key string) *odoo.Client {
+	t.Helper()
+	c, err := odoo.New(odoo.Config{URL: url, DB: db, Login: login, APIKey: config.Secret(key),
+		Timeout: 3 * time.Minute, Log: zerolog.Nop()})
+	require.NoError(t, err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_, err := c.Authenticate(ctx)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Odoo does not authenticate %s: %v", login, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// runStep runs a step of a real-Odoo test as a subtest, with the test's
+// *testing.T swapped for the subtest's (swap) while it runs, so that the
+// helpers fail the subtest; a failed step stops the test, since the next
+// ones build on it.
+func runStep(parent *testing.T, name string, swap func(*testing.T), step func(t *testing.T)) {
+	ok := parent.Run(name, func(t *testing.T) {
+		swap(t)
+		defer swap(parent)
+		step(t)
+	})
+	if !ok {
+		parent.FailNow()
+	}
 }
 
 func freePort(t *testing.T) int {

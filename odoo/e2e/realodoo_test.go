@@ -23,10 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/testbin"
 	"github.com/promoengine/promoengine/internal/testdb"
@@ -166,33 +164,12 @@ func TestRealOdoo(t *testing.T) {
 // run runs a step as a subtest; the helpers fail the subtest, and a failed
 // step stops the test (the next ones build on it).
 func (b *e2e) run(name string, step func(t *testing.T)) {
-	parent := b.t
-	ok := parent.Run(name, func(t *testing.T) {
-		b.t = t
-		defer func() { b.t = parent }()
-		step(t)
-	})
-	if !ok {
-		parent.FailNow()
-	}
+	runStep(b.t, name, func(t *testing.T) { b.t = t }, step)
 }
 
 // client is a JSON-RPC client of the Odoo under test.
 func (b *e2e) client(login, key string) *odoo.Client {
-	c, err := odoo.New(odoo.Config{URL: b.server.url, DB: b.odoo.db, Login: login, APIKey: config.Secret(key),
-		Timeout: 3 * time.Minute, Log: zerolog.Nop()})
-	require.NoError(b.t, err)
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		_, err := c.Authenticate(b.ctx)
-		if err == nil {
-			return c
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("Odoo does not authenticate %s: %v", login, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	return rpcClient(b.ctx, b.t, b.server.url, b.odoo.db, login, key)
 }
 
 func (b *e2e) call(model, method string, args []any, kwargs map[string]any) json.RawMessage {

@@ -108,6 +108,8 @@ type Server struct {
 	faults   map[string][]Fault
 	calls    []Call
 	notify   chan struct{}
+	// extra are fields of an addon installed on this server (AddField).
+	extra map[string][]string
 }
 
 // New starts a fake Odoo, closed at the end of the test.
@@ -344,6 +346,16 @@ func (s *Server) answer(c Call, a []json.RawMessage) (any, *RPCError) {
 			return nil, err
 		}
 		return page(out, c.Kwargs), nil
+	case "search_count":
+		var domain []any
+		if len(c.Args) > 0 {
+			_ = json.Unmarshal(c.Args[0], &domain)
+		}
+		out, err := s.searchRead(c.Model, domain, nil)
+		if err != nil {
+			return nil, err
+		}
+		return len(out), nil
 	}
 	return nil, &RPCError{Name: "builtins.AttributeError",
 		Message: fmt.Sprintf("The method '%s' does not exist on the model '%s'", c.Func, c.Model)}
@@ -357,8 +369,33 @@ func fieldsOf(c Call) []string {
 	return fields
 }
 
+// AddField makes a field of an addon known to this server (say
+// promo_engine_loyalty_points of pos.order), which read and search_read
+// otherwise refuse as Odoo refuses a field no installed module defines.
+func (s *Server) AddField(model, field string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.extra == nil {
+		s.extra = map[string][]string{}
+	}
+	s.extra[model] = append(s.extra[model], field)
+}
+
+func (s *Server) checkFields(model string, fields []string) *RPCError {
+	s.mu.Lock()
+	extra := s.extra[model]
+	s.mu.Unlock()
+	var rest []string
+	for _, f := range fields {
+		if !slices.Contains(extra, f) {
+			rest = append(rest, f)
+		}
+	}
+	return checkFields(model, rest)
+}
+
 func (s *Server) read(model string, ids []int64, fields []string) (any, *RPCError) {
-	if err := checkFields(model, fields); err != nil {
+	if err := s.checkFields(model, fields); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -375,7 +412,7 @@ func (s *Server) read(model string, ids []int64, fields []string) (any, *RPCErro
 }
 
 func (s *Server) searchRead(model string, domain []any, fields []string) ([]map[string]any, *RPCError) {
-	if err := checkFields(model, fields); err != nil {
+	if err := s.checkFields(model, fields); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -526,10 +563,26 @@ var knownFields = map[string][]string{
 		"refund_orders_count", "is_refunded", "user_id", "pricelist_id", "fiscal_position_id"},
 	"pos.order.line": {"order_id", "product_id", "qty", "price_unit", "discount", "refunded_orderline_id",
 		"refund_orderline_ids", "refunded_qty", "price_subtotal", "price_subtotal_incl", "full_product_name",
-		"tax_ids", "name"},
+		"tax_ids", "name",
+		// pos_loyalty
+		"is_reward_line", "reward_id", "coupon_id", "reward_identifier_code", "points_cost"},
 	"product.product":  {"name", "display_name", "default_code", "categ_id", "pos_categ_ids", "product_tag_ids", "product_tmpl_id", "barcode"},
 	"product.category": {"name", "complete_name", "parent_id", "parent_path"},
 	"pos.session":      {"name", "config_id", "state", "user_id"},
+	// loyalty and pos_loyalty (17.0), what the import and the shadow
+	// comparison read.
+	"loyalty.program": {"name", "active", "program_type", "sequence", "company_id", "currency_id", "pricelist_ids",
+		"date_from", "date_to", "limit_usage", "max_usage", "applies_on", "trigger", "rule_ids", "reward_ids", "pos_ok",
+		"pos_config_ids", "portal_point_name", "total_order_count", "pos_order_count", "coupon_ids", "is_nominative"},
+	"loyalty.rule": {"program_id", "active", "product_ids", "product_category_id", "product_tag_id", "product_domain",
+		"reward_point_amount", "reward_point_split", "reward_point_mode", "minimum_qty", "minimum_amount",
+		"minimum_amount_tax_mode", "mode", "code", "program_type", "company_id", "currency_id", "promo_barcode"},
+	"loyalty.reward": {"program_id", "active", "description", "reward_type", "discount", "discount_mode",
+		"discount_applicability", "discount_product_ids", "discount_product_category_id", "discount_product_tag_id",
+		"discount_product_domain", "discount_max_amount", "reward_product_id", "reward_product_tag_id",
+		"reward_product_qty", "required_points", "clear_wallet", "discount_line_product_id", "program_type"},
+	"loyalty.card": {"program_id", "partner_id", "code", "points", "expiration_date", "program_type", "company_id",
+		"source_pos_order_id", "use_count"},
 }
 
 func checkFields(model string, fields []string) *RPCError {
@@ -545,9 +598,19 @@ func checkFields(model string, fields []string) *RPCError {
 	return nil
 }
 
+// None is what a handler returns for a method that returns Python's None:
+// Odoo's JSON-RPC answer then has no result key at all.
+var None = noneResult{}
+
+type noneResult struct{}
+
 func writeResult(w http.ResponseWriter, id json.RawMessage, result any) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": id, "result": result})
+	answer := map[string]any{"jsonrpc": "2.0", "id": id, "result": result}
+	if result == None {
+		delete(answer, "result")
+	}
+	_ = json.NewEncoder(w).Encode(answer)
 }
 
 func writeError(w http.ResponseWriter, id json.RawMessage, e *RPCError) {

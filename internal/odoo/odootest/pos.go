@@ -18,7 +18,12 @@ type Order struct {
 	Date, WriteDate string
 	// Currency is the ISO code of currency_id; default IDR.
 	Currency string
-	Lines    []Line
+	// Company is company_id; default 1.
+	Company int64
+	Lines   []Line
+	// LoyaltyPoints is the JSON promo_engine_loyalty records on the order
+	// (set only when not empty; the field must be known: AddField).
+	LoyaltyPoints string
 }
 
 // Line is a pos.order.line of an Order.
@@ -29,6 +34,11 @@ type Line struct {
 	Discount   float64
 	// Refunds is the pos.order.line this refund line gives back (0: none).
 	Refunds int64
+	// Reward makes it a reward line of Odoo's loyalty (pos_loyalty): the
+	// loyalty.reward, the loyalty.card it was claimed with (0: none) and
+	// the points it cost.
+	Reward, Coupon int64
+	PointsCost     float64
 }
 
 // Tx stages records as one Odoo transaction does: nothing it adds is
@@ -99,12 +109,28 @@ func orderRecords(o Order, add func(model string, id int64, fields map[string]an
 		if l.Refunds > 0 {
 			refunded = []any{l.Refunds, "refunded line"}
 		}
-		add("pos.order.line", l.ID, map[string]any{"order_id": []any{o.ID, o.Name}, "product_id": []any{product, "Product " + itoa(product)},
-			"qty": l.Qty, "price_unit": l.Price, "discount": l.Discount, "refunded_orderline_id": refunded})
+		line := map[string]any{"order_id": []any{o.ID, o.Name}, "product_id": []any{product, "Product " + itoa(product)},
+			"qty": l.Qty, "price_unit": l.Price, "discount": l.Discount, "refunded_orderline_id": refunded,
+			"is_reward_line": l.Reward != 0, "reward_id": false, "coupon_id": false, "points_cost": l.PointsCost}
+		if l.Reward != 0 {
+			line["reward_id"] = []any{l.Reward, "Reward " + itoa(l.Reward)}
+		}
+		if l.Coupon != 0 {
+			line["coupon_id"] = []any{l.Coupon, "Card " + itoa(l.Coupon)}
+		}
+		add("pos.order.line", l.ID, line)
 	}
-	add("pos.order", o.ID, map[string]any{"name": o.Name, "state": o.State, "date_order": o.Date, "write_date": o.WriteDate,
-		"partner_id": partner, "company_id": []any{1, "My Shop Ltd"}, "config_id": []any{3, "Shop"},
-		"session_id": []any{9, "POS/00009"}, "currency_id": []any{currencyID(o.Currency), o.Currency}, "lines": lineIDs})
+	company := o.Company
+	if company == 0 {
+		company = 1
+	}
+	order := map[string]any{"name": o.Name, "state": o.State, "date_order": o.Date, "write_date": o.WriteDate,
+		"partner_id": partner, "company_id": []any{company, "Company " + itoa(company)}, "config_id": []any{3, "Shop"},
+		"session_id": []any{9, "POS/00009"}, "currency_id": []any{currencyID(o.Currency), o.Currency}, "lines": lineIDs}
+	if o.LoyaltyPoints != "" {
+		order["promo_engine_loyalty_points"] = o.LoyaltyPoints
+	}
+	add("pos.order", o.ID, order)
 }
 
 func currencyID(code string) int64 {
