@@ -17,6 +17,13 @@ import (
 // midnight it may have missed while the process was down: the job is
 // idempotent (deterministic event ids, state already changed is skipped), so
 // running it again, or in two processes at once, changes nothing.
+//
+// A run that fails (PostgreSQL down, a chunk's transaction refused) is
+// retried with capped exponential backoff (RetryMin doubling to RetryMax)
+// until it succeeds: the customers it already handled are no longer
+// candidates, so a retry resumes where the failed run stopped. A midnight
+// that passes while a run is being retried is not lost: the scheduler runs
+// as of the latest midnight it has not run yet.
 type JobsScheduler struct {
 	pool     *pgxpool.Pool
 	store    *ledger.Store
@@ -25,6 +32,10 @@ type JobsScheduler struct {
 	log      zerolog.Logger
 	now      func() time.Time
 
+	// RetryMin and RetryMax bound the wait between attempts of a failed
+	// run (default 1 s and 1 min).
+	RetryMin, RetryMax time.Duration
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -32,7 +43,7 @@ type JobsScheduler struct {
 // NewJobsScheduler returns a scheduler; call Start.
 func NewJobsScheduler(pool *pgxpool.Pool, store *ledger.Store, catalogs *CatalogWatcher, m *metrics.Metrics, log zerolog.Logger) *JobsScheduler {
 	return &JobsScheduler{pool: pool, store: store, catalogs: catalogs, metrics: m,
-		log: log.With().Str("worker", "jobs").Logger(), now: time.Now}
+		log: log.With().Str("worker", "jobs").Logger(), now: time.Now, RetryMin: time.Second, RetryMax: time.Minute}
 }
 
 // Start schedules the job until Stop.
@@ -46,15 +57,20 @@ func (s *JobsScheduler) Start(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		loc := s.catalogs.Current().Location
-		s.run(ctx, lastMidnight(s.now(), loc))
+		var done time.Time // the last midnight run successfully
 		for {
-			next := lastMidnight(s.now(), s.catalogs.Current().Location).AddDate(0, 0, 1)
+			due := lastMidnight(s.now(), s.catalogs.Current().Location)
+			if due.After(done) {
+				if !s.runUntilDone(ctx, due) {
+					return
+				}
+				done = due
+				continue // a midnight may have passed while retrying
+			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Until(next)):
-				s.run(ctx, next)
+			case <-time.After(time.Until(due.AddDate(0, 0, 1))):
 			}
 		}
 	}()
@@ -69,19 +85,40 @@ func (s *JobsScheduler) Stop() {
 	<-s.done
 }
 
-func (s *JobsScheduler) run(ctx context.Context, asOf time.Time) {
+// runUntilDone runs the job as of asOf, retrying a failed run with capped
+// exponential backoff; false when ctx ended first.
+func (s *JobsScheduler) runUntilDone(ctx context.Context, asOf time.Time) bool {
+	wait := s.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := s.run(ctx, asOf)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.metrics.JobRuns.WithLabelValues("failed").Inc()
+		s.log.Error().Err(err).Time("as_of", asOf).Int("attempt", attempt).Dur("retry_in", wait).
+			Msg("job run failed; retrying (customers already handled are skipped)")
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, s.RetryMax)
+	}
+}
+
+func (s *JobsScheduler) run(ctx context.Context, asOf time.Time) error {
 	cat := s.catalogs.Current()
 	start := time.Now()
 	report, err := s.store.RunJobs(ctx, s.pool, cat, asOf)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.metrics.JobRuns.WithLabelValues("failed").Inc()
-			s.log.Error().Err(err).Time("as_of", asOf).Msg("job run failed; it runs again at the next midnight or with `promoengine jobs run`")
-		}
-		return
+		return err
 	}
 	s.metrics.JobRuns.WithLabelValues("ok").Inc()
 	s.log.Info().Time("as_of", asOf).Interface("report", report).Dur("took", time.Since(start)).Msg("job run done")
+	return nil
 }
 
 // lastMidnight is the most recent 00:00 in loc at or before t.
