@@ -19,7 +19,13 @@ import (
 // compose defaults) passes the engine's validation, every command is a
 // subcommand, and the catalog path it applies is the one the image holds.
 func TestComposeFileMatchesTheEngine(t *testing.T) {
-	raw, err := os.ReadFile("../../docker-compose.yml")
+	for _, file := range []string{"docker-compose.yml", "docker-compose.cluster.yml"} {
+		t.Run(file, func(t *testing.T) { checkComposeFile(t, "../../"+file) })
+	}
+}
+
+func checkComposeFile(t *testing.T, path string) {
+	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var compose struct {
 		Services map[string]struct {

@@ -56,6 +56,7 @@ func commands() []command {
 		{"customer", "show a customer's points, lots, levels and history", runCustomer},
 		{"results", "print the latest result events (or follow them)", runResults},
 		{"status", "streams, consumer lag, outbox backlog, dead letters", runStatus},
+		{"partitions", "change the number of partitions of POS_ORDERS (every engine stopped)", runPartitions},
 		{"audit", "list the audit trail of admin actions", runAudit},
 		{"shadow", "shadow report: how the engine's results compare with Odoo's own loyalty (shadow mode)", runShadow},
 		{"odoo", "odoo sync: find the Odoo orders the engine never received; odoo import-catalog, import-balances: carry Odoo's loyalty over", runOdoo},

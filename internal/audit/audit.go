@@ -17,11 +17,12 @@ import (
 
 // Actions recorded.
 const (
-	ActionCatalogApply = "catalog.apply"
-	ActionDLQRedrive   = "dlq.redrive"
-	ActionDLQPurge     = "dlq.purge"
-	ActionReplay       = "replay"
-	ActionJobsRun      = "jobs.run"
+	ActionCatalogApply  = "catalog.apply"
+	ActionDLQRedrive    = "dlq.redrive"
+	ActionDLQPurge      = "dlq.purge"
+	ActionReplay        = "replay"
+	ActionJobsRun       = "jobs.run"
+	ActionPartitionsSet = "partitions.set"
 )
 
 // Outcomes.

@@ -89,6 +89,8 @@ promo_audit_entries_total{action="dlq.redrive",outcome="failed"} 0
 promo_audit_entries_total{action="dlq.redrive",outcome="ok"} 0
 promo_audit_entries_total{action="jobs.run",outcome="failed"} 0
 promo_audit_entries_total{action="jobs.run",outcome="ok"} 0
+promo_audit_entries_total{action="partitions.set",outcome="failed"} 0
+promo_audit_entries_total{action="partitions.set",outcome="ok"} 0
 promo_audit_entries_total{action="replay",outcome="failed"} 1
 promo_audit_entries_total{action="replay",outcome="ok"} 0
 `), "promo_audit_entries_total"))

@@ -10,7 +10,7 @@ import (
 )
 
 // Actions lists every action, so that each has a series from zero.
-var Actions = []string{ActionCatalogApply, ActionDLQRedrive, ActionDLQPurge, ActionReplay, ActionJobsRun}
+var Actions = []string{ActionCatalogApply, ActionDLQRedrive, ActionDLQPurge, ActionReplay, ActionJobsRun, ActionPartitionsSet}
 
 // Collector exports promo_audit_entries_total{action, outcome}: the entries
 // in the trail, counted in the database, so that actions taken with the CLI
