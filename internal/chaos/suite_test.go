@@ -69,6 +69,9 @@ type fault struct {
 	engines int  // engine processes (1 when 0)
 	odoo    bool // run the Odoo pusher against a fake Odoo
 	proxied bool // the engines reach PostgreSQL through the stalling proxy
+	// delays says the fault must hold some events back (a check that it
+	// took effect at all).
+	delays bool
 	// inject causes the fault and undoes it; it returns when the fault
 	// ended (the failed part is back, or, for a lasting loss, when it
 	// happened).
@@ -79,7 +82,7 @@ type fault struct {
 type row struct {
 	fault                                   string
 	events, results, dups, lost, disordered int
-	faultDur, recovery, maxDelay            time.Duration
+	faultDur, resume, recovery, maxDelay    time.Duration
 	backlog                                 int
 }
 
@@ -91,7 +94,7 @@ func faults(full bool) []fault {
 		return short
 	}
 	return []fault{
-		{name: "engine kill -9", short: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
+		{name: "engine kill -9", short: true, delays: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
 			r.engines[0].Kill()
 			time.Sleep(pause(time.Second, 3*time.Second))
 			r.engines[0] = r.startEngine(t, 0)
@@ -115,13 +118,13 @@ func faults(full bool) []fault {
 			r.nats.Start()
 			return time.Now()
 		}},
-		{name: "odoo answers 500 for a minute", odoo: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
+		{name: "odoo answers 500 for a minute", odoo: true, delays: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
 			r.odoo.down.Store(true)
 			time.Sleep(time.Minute)
 			r.odoo.down.Store(false)
 			return time.Now()
 		}},
-		{name: "network stall to postgres", short: true, proxied: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
+		{name: "network stall to postgres", short: true, proxied: true, delays: true, inject: func(ctx context.Context, t *testing.T, r *rig) time.Time {
 			r.proxy.Pause()
 			time.Sleep(pause(3*time.Second, 10*time.Second))
 			r.proxy.Resume()
@@ -159,12 +162,12 @@ func TestChaos(t *testing.T) {
 		})
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| fault | events | results | duplicates | lost | order violations | fault lasted | backlog | recovery | max event delay |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| fault | events | results | duplicates | lost | order violations | fault lasted | backlog | resumed after | recovery | max event delay |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d | %s | %s |\n", r.fault, r.events, r.results, r.dups, r.lost,
-			r.disordered, r.faultDur.Round(100*time.Millisecond), r.backlog, r.recovery.Round(100*time.Millisecond),
-			r.maxDelay.Round(100*time.Millisecond))
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %s | %d | %s | %s | %s |\n", r.fault, r.events, r.results, r.dups, r.lost,
+			r.disordered, r.faultDur.Round(100*time.Millisecond), r.backlog, r.resume.Round(100*time.Millisecond),
+			r.recovery.Round(100*time.Millisecond), r.maxDelay.Round(100*time.Millisecond))
 	}
 	t.Log(b.String())
 }
@@ -268,8 +271,9 @@ func runFault(ctx context.Context, t *testing.T, pg *pgcluster.Cluster, i int, f
 	require.NoError(t, err)
 	tm := pub.Timing(rep, end)
 	out := row{fault: f.name, events: rep.Events, results: rep.Results, dups: len(rep.Duplicated), lost: len(rep.Missing),
-		disordered: len(rep.OutOfOrder), faultDur: end.Sub(start), recovery: tm.Recovery, maxDelay: tm.MaxDelay, backlog: tm.Backlog}
-	t.Logf("%s: %s; backlog %d events, recovery %s, max event delay %s", f.name, rep, tm.Backlog, tm.Recovery, tm.MaxDelay)
+		disordered: len(rep.OutOfOrder), faultDur: end.Sub(start), resume: tm.Resume, recovery: tm.Recovery, maxDelay: tm.MaxDelay, backlog: tm.Backlog}
+	t.Logf("%s: %s; backlog %d events, resumed after %s, recovery %s, max event delay %s", f.name, rep, tm.Backlog, tm.Resume,
+		tm.Recovery, tm.MaxDelay)
 
 	if r.odoo != nil {
 		// Every result reaches Odoo exactly once once it answers again;
@@ -280,14 +284,19 @@ func runFault(ctx context.Context, t *testing.T, pg *pgcluster.Cluster, i int, f
 			pushed = r.odoo.pushed()
 			return len(pushed) >= wl.Events()
 		}, bound+time.Minute, 250*time.Millisecond, "every result pushed to Odoo")
-		out.recovery, out.backlog = 0, 0
+		out.resume, out.recovery, out.backlog = 0, 0, 0
 		for id, p := range pushed {
 			require.Equal(t, 1, p.calls, "result of %s pushed %d times", id, p.calls)
-			if at, ok := rep.ResultAt[id]; ok && !at.After(end) {
+			if at, ok := rep.ResultAt[id]; ok && !at.After(end) && p.first.After(end) {
+				if out.backlog == 0 || p.first.Sub(end) < out.resume {
+					out.resume = p.first.Sub(end)
+				}
 				out.backlog++
 				out.recovery = max(out.recovery, p.first.Sub(end))
 			}
 		}
+		t.Logf("%s: %d results pushed after Odoo came back, the first after %s, the last after %s", f.name, out.backlog,
+			out.resume, out.recovery)
 	}
 	if r.oversized != "" {
 		r.checkOversized(ctx, t, subjects)
@@ -297,6 +306,9 @@ func runFault(ctx context.Context, t *testing.T, pg *pgcluster.Cluster, i int, f
 	require.Equal(t, wl.Events(), rep.Results)
 	require.Equal(t, int(pub.Acked.Load()), wl.Events())
 	require.Equal(t, rep.CustomerEvents, rep.OrderChecked, "every customer's event had its place checked")
+	if f.delays {
+		require.Positive(t, out.backlog, "the fault held events back")
+	}
 	require.LessOrEqual(t, out.recovery, bound, "the backlog clears within the fault's duration + 30 s")
 	return out
 }

@@ -214,6 +214,9 @@ type Timing struct {
 	// acknowledged before that end (0 when all of them had their results
 	// by then): how long the backlog the fault left took to clear.
 	Recovery time.Duration
+	// Resume is from the fault's end until the first result of the
+	// backlog: how soon processing started again.
+	Resume time.Duration
 	// Backlog counts the events acknowledged before the fault's end whose
 	// results came after it.
 	Backlog int
@@ -230,6 +233,9 @@ func (p *Published) Timing(r *Report, faultEnd time.Time) Timing {
 		}
 		tm.MaxDelay = max(tm.MaxDelay, res.Sub(acked))
 		if !acked.After(faultEnd) && res.After(faultEnd) {
+			if tm.Backlog == 0 || res.Sub(faultEnd) < tm.Resume {
+				tm.Resume = res.Sub(faultEnd)
+			}
 			tm.Backlog++
 			tm.Recovery = max(tm.Recovery, res.Sub(faultEnd))
 		}
