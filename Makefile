@@ -50,6 +50,13 @@ loadtest: ## Measure throughput and latency at 1,000 orders/s and at full speed.
 	$(GO) run ./loadtest --rate 1000 --duration 30s
 	$(GO) run ./loadtest --rate 0 --duration 30s
 
+# The fault suite (internal/chaos, TestChaos) in full: the real binary
+# against a nats-server process and PostgreSQL with fsync on, a long load,
+# every fault in turn, then the table. `make test` runs its short form.
+.PHONY: chaos
+chaos: postgres ## Run the fault suite in full (kill -9, restarts, stalls, Odoo 500s, stall, oversized order) and print its table.
+	PROMO_CHAOS=full $(GO) test -count=1 -v -timeout 60m -run 'TestChaos$$' ./internal/chaos/
+
 # buf (the protobuf linter, breaking-change checker and generator) comes
 # from the npm registry, pinned, into a cache outside the repository; the
 # code generators it runs are Go tools pinned in go.mod.

@@ -1,15 +1,25 @@
 // Command loadtest measures promoengine end to end: it publishes
 // pos.order.paid events at a given rate for a given duration over N
-// customers, listens for their results on promo.results.order, and prints
-// throughput, end-to-end latency (publish → result received) percentiles and
-// the engine's resident memory. It measures; it asserts nothing.
+// customers (on their keyed subjects, pos.orders.paid.<token>, as the
+// engine's own ingestion publishes them), reads their results from
+// PROMO_RESULTS, and prints throughput, end-to-end latency (publish →
+// result received) percentiles, and the CPU time and resident memory of
+// each engine process. It measures; it asserts nothing.
+//
+// Only events JetStream acknowledged count: a publish whose ack does not
+// come is retried with the same Nats-Msg-Id and reported as failed if it
+// never gets stored. Results are read with an ordered JetStream consumer
+// from the stream's next sequence, which resumes where it stopped across
+// a reconnect, so a NATS restart during the run loses no result from the
+// count; results seen twice are reported as duplicated.
 //
 // By default it sets up everything itself, the way SPEC §10 states the
 // targets: a NATS JetStream server with file storage (in this process, so
 // the engine's memory is the engine's alone), a private PostgreSQL cluster
 // with fsync on, the example catalog, and `promoengine run --workers
 // orders,outbox` as a separate process. Point it at existing servers with
-// --nats-url/--database-url, or at a running engine with --engine-pid.
+// --nats-url/--database-url, or at running engines with --engine-pid
+// (repeatable, or comma separated: one line of CPU and memory each).
 //
 //	go run ./loadtest --rate 1000 --duration 30s
 //	go run ./loadtest --rate 0 --duration 30s          # as fast as it goes
@@ -52,7 +62,7 @@ type options struct {
 	anonymous   float64
 	natsURL     string
 	databaseURL string
-	enginePID   int
+	enginePIDs  pidList
 	engineBin   string
 	engineEnv   string
 	catalog     string
@@ -69,7 +79,7 @@ func main() {
 	flag.Float64Var(&o.anonymous, "anonymous", 0.3, "share of anonymous orders")
 	flag.StringVar(&o.natsURL, "nats-url", "", "use this NATS server instead of an embedded one")
 	flag.StringVar(&o.databaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster")
-	flag.IntVar(&o.enginePID, "engine-pid", 0, "measure an engine already running with this pid (no engine is started)")
+	flag.Var(&o.enginePIDs, "engine-pid", "measure engines already running with these pids (repeat the flag or list them comma separated; no engine is started)")
 	flag.StringVar(&o.engineBin, "engine", "", "promoengine binary (default: go build ./cmd/promoengine)")
 	flag.StringVar(&o.engineEnv, "engine-env", "", "extra PROMO_* settings for the engine, comma separated (e.g. PROMO_LANES=16,PROMO_BATCH_SIZE=512)")
 	flag.StringVar(&o.catalog, "catalog", "examples/catalog.yaml", "catalog applied before the run")
@@ -106,7 +116,7 @@ func run(ctx context.Context, o options) error {
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		o.natsURL = ns.ClientURL()
 	}
-	if o.databaseURL == "" && o.enginePID == 0 {
+	if o.databaseURL == "" && len(o.enginePIDs) == 0 {
 		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg")})
 		if err != nil {
 			return err
@@ -118,14 +128,14 @@ func run(ctx context.Context, o options) error {
 		}()
 		o.databaseURL = cl.URL("postgres")
 	}
-	pid := o.enginePID
-	if pid == 0 {
+	pids := []int(o.enginePIDs)
+	if len(pids) == 0 {
 		p, err := startEngine(ctx, o, dir)
 		if err != nil {
 			return err
 		}
 		defer p.stop()
-		pid = p.cmd.Process.Pid
+		pids = []int{p.cmd.Process.Pid}
 	}
 
 	nc, err := nats.Connect(o.natsURL, nats.Name("promoengine-loadtest"))
@@ -133,11 +143,36 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(8192), jetstream.WithPublishAsyncTimeout(10*time.Second))
 	if err != nil {
 		return err
 	}
-	return measure(ctx, o, nc, js, pid)
+	return measure(ctx, o, js, pids)
+}
+
+// pidList is the repeatable, comma-separated --engine-pid.
+type pidList []int
+
+func (l *pidList) String() string {
+	var parts []string
+	for _, p := range *l {
+		parts = append(parts, strconv.Itoa(p))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *pidList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(part)
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("%q is not a process id", part)
+		}
+		*l = append(*l, pid)
+	}
+	return nil
 }
 
 // engineProc is the engine started for the run.
@@ -236,13 +271,18 @@ var products = []product{
 	{"902", "sembako", "", "17500"}, {"1001", "perawatan", "", "4500"},
 }
 
-func orderJSON(run string, i int, rng *rand.Rand, o options, at time.Time) (string, []byte) {
+// orderJSON is order i of the run and the subject it is published on: the
+// keyed subject (pos.orders.paid.<token>) the engine's own ingestion uses,
+// keyed by the customer or, for an anonymous order, by the order.
+func orderJSON(subjects events.Subjects, run string, i int, rng *rand.Rand, o options, at time.Time) (string, string, []byte) {
 	id := fmt.Sprintf("lt-%s-%d", run, i)
+	customer := ""
 	var b strings.Builder
 	fmt.Fprintf(&b, `{"event_id":%q,"type":"pos.order.paid","occurred_at":%q,"company_id":"1","pos_config_id":"%d","order":{"id":%q,"currency":"IDR",`,
 		id, at.Format(time.RFC3339Nano), 1+rng.IntN(20), id)
 	if rng.Float64() >= o.anonymous {
-		fmt.Fprintf(&b, `"customer_id":"c%d",`, rng.IntN(o.customers))
+		customer = fmt.Sprintf("c%d", rng.IntN(o.customers))
+		fmt.Fprintf(&b, `"customer_id":%q,`, customer)
 	}
 	b.WriteString(`"lines":[`)
 	n := 1 + rng.IntN(5)
@@ -259,62 +299,142 @@ func orderJSON(run string, i int, rng *rand.Rand, o options, at time.Time) (stri
 			l+1, p.id, p.category, tags, 1+rng.IntN(4), p.price)
 	}
 	b.WriteString(`]}}`)
-	return id, []byte(b.String())
+	subject := subjects.KeyedOrderSubject(events.TypeOrderPaid, events.SaleKey(events.ID(customer), events.ID(id)))
+	return id, subject, []byte(b.String())
 }
 
-func measure(ctx context.Context, o options, nc *nats.Conn, js jetstream.JetStream, pid int) error {
+// pending is one publish whose acknowledgement the collector awaits: the
+// future of PublishMsgAsync, or the error that refused it at once.
+type pending struct {
+	msg *nats.Msg
+	id  string
+	fut jetstream.PubAckFuture
+	err error
+}
+
+// tally is what the run counted, under mu.
+type tally struct {
+	mu        sync.Mutex
+	sentAt    map[string]time.Time // first publish attempt, until the result arrives
+	acked     map[string]bool
+	seen      map[string]bool
+	latencies []time.Duration
+	firstRes  time.Time
+	lastRes   time.Time
+	statuses  map[string]int
+	dups      int
+	failed    int
+	retried   int
+	received  atomic.Int64
+}
+
+func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int) error {
 	subjects := events.NewSubjects("")
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	maxEvents := 0
+	maxEvents := 1 << 16
 	if o.rate > 0 {
-		maxEvents = int(float64(o.rate) * o.duration.Seconds())
+		maxEvents = max(maxEvents, int(float64(o.rate)*o.duration.Seconds()))
 	}
-	var (
-		mu        sync.Mutex
-		sentAt    = make(map[string]time.Time, max(maxEvents, 1<<16))
-		latencies = make([]time.Duration, 0, max(maxEvents, 1<<16))
-		firstRes  time.Time
-		lastRes   time.Time
-		received  atomic.Int64
-		statuses  = map[string]int{}
-	)
-	sub, err := nc.Subscribe(subjects.ResultsOrder(), func(m *nats.Msg) {
+	tl := &tally{sentAt: make(map[string]time.Time, maxEvents), acked: make(map[string]bool, maxEvents),
+		seen: make(map[string]bool, maxEvents), latencies: make([]time.Duration, 0, maxEvents), statuses: map[string]int{}}
+
+	// Results are read with an ordered JetStream consumer from the
+	// stream's next sequence: it resumes where it stopped after a
+	// reconnect (a NATS restart), so no result is missed, unlike a plain
+	// subscription.
+	stream, err := js.Stream(ctx, subjects.StreamResults())
+	if err != nil {
+		return fmt.Errorf("results stream (is the engine running?): %w", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return err
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjects.ResultsOrder()},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    info.State.LastSeq + 1,
+	})
+	if err != nil {
+		return err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
 		now := time.Now()
 		var r struct {
 			CausationID string `json:"causation_id"`
 			Status      string `json:"status"`
 		}
-		if json.Unmarshal(m.Data, &r) != nil || !strings.HasPrefix(r.CausationID, "lt-"+run+"-") {
+		if json.Unmarshal(m.Data(), &r) != nil || !strings.HasPrefix(r.CausationID, "lt-"+run+"-") {
 			return
 		}
-		mu.Lock()
-		if t, ok := sentAt[r.CausationID]; ok {
-			latencies = append(latencies, now.Sub(t))
-			delete(sentAt, r.CausationID)
-			if firstRes.IsZero() {
-				firstRes = now
-			}
-			lastRes = now
-			statuses[r.Status]++
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		if tl.seen[r.CausationID] {
+			tl.dups++
+			return
 		}
-		mu.Unlock()
-		received.Add(1)
+		tl.seen[r.CausationID] = true
+		if t, ok := tl.sentAt[r.CausationID]; ok {
+			tl.latencies = append(tl.latencies, now.Sub(t))
+			delete(tl.sentAt, r.CausationID)
+		}
+		if tl.firstRes.IsZero() {
+			tl.firstRes = now
+		}
+		tl.lastRes = now
+		tl.statuses[r.Status]++
+		tl.received.Add(1)
 	})
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
-	_ = sub.SetPendingLimits(-1, -1)
+	defer cc.Stop()
 
-	var rssMax atomic.Int64
-	rssCtx, stopRSS := context.WithCancel(ctx)
-	defer stopRSS()
-	go sampleRSS(rssCtx, pid, &rssMax)
+	procs := make([]*procStats, len(pids))
+	for i, pid := range pids {
+		procs[i] = newProcStats(pid)
+	}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	var sampled sync.WaitGroup
+	for _, p := range procs {
+		sampled.Add(1)
+		go func() { defer sampled.Done(); p.sample(sampleCtx) }()
+	}
+
+	// Every publish's acknowledgement is awaited by the collector: an
+	// event counts only once JetStream stored it. A failed publish is
+	// retried with the same Nats-Msg-Id (harmless: the stream
+	// deduplicates), and counted as failed if it never gets stored.
+	acks := make(chan pending, 16384)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for p := range acks {
+			err := p.err
+			if err == nil {
+				select {
+				case <-p.fut.Ok():
+				case err = <-p.fut.Err():
+				}
+			}
+			if err != nil {
+				err = publishSync(ctx, js, p.msg, tl)
+			}
+			tl.mu.Lock()
+			if err != nil {
+				tl.failed++
+				delete(tl.sentAt, p.id)
+			} else {
+				tl.acked[p.id] = true
+			}
+			tl.mu.Unlock()
+		}
+	}()
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Now()
 	published := 0
-	var pubErrs int
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	window := 4096 // unbounded rate: at most this many events without a result
@@ -322,20 +442,20 @@ func measure(ctx context.Context, o options, nc *nats.Conn, js jetstream.JetStre
 		due := published + 1
 		if o.rate > 0 {
 			due = int(time.Since(start).Seconds() * float64(o.rate))
-		} else if published-int(received.Load()) > window {
+		} else if published-int(tl.received.Load()) > window {
 			<-tick.C
 			continue
 		}
 		for published < due {
 			now := time.Now()
-			id, data := orderJSON(run, published, rng, o, now)
-			mu.Lock()
-			sentAt[id] = now
-			mu.Unlock()
-			if _, err := js.PublishMsgAsync(&nats.Msg{Subject: subjects.OrdersPaid(), Data: data},
-				jetstream.WithMsgID(id)); err != nil {
-				pubErrs++
-			}
+			id, subject, data := orderJSON(subjects, run, published, rng, o, now)
+			tl.mu.Lock()
+			tl.sentAt[id] = now
+			tl.mu.Unlock()
+			msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+			msg.Header.Set(jetstream.MsgIDHeader, id)
+			fut, err := js.PublishMsgAsync(msg)
+			acks <- pending{msg: msg, id: id, fut: fut, err: err}
 			published++
 		}
 		if o.rate > 0 {
@@ -343,36 +463,79 @@ func measure(ctx context.Context, o options, nc *nats.Conn, js jetstream.JetStre
 		}
 	}
 	pubElapsed := time.Since(start)
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(30 * time.Second):
-	}
+	close(acks)
+	<-collected
+	tl.mu.Lock()
+	acked := len(tl.acked)
+	tl.mu.Unlock()
 	deadline := time.Now().Add(o.drain)
-	for received.Load() < int64(published) && time.Now().Before(deadline) && ctx.Err() == nil {
+	for tl.received.Load() < int64(acked) && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	stopRSS()
+	stopSampling()
+	sampled.Wait()
 
-	mu.Lock()
-	defer mu.Unlock()
-	lat := slices.Clone(latencies)
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	lat := slices.Clone(tl.latencies)
 	slices.Sort(lat)
-	got := len(lat)
-	resElapsed := lastRes.Sub(start)
+	got, missing := 0, 0
+	for id := range tl.acked {
+		if tl.seen[id] {
+			got++
+		} else {
+			missing++
+		}
+	}
+	resElapsed := tl.lastRes.Sub(start)
 	fmt.Printf("\npromoengine loadtest — %s, %d customers (%.0f%% anonymous), NATS file storage, PostgreSQL fsync on\n",
 		time.Now().Format(time.RFC3339), o.customers, o.anonymous*100)
-	fmt.Printf("| target rate | published | publish rate | results | result rate | missing | p50 | p99 | p99.9 | max | engine RSS max |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| target rate | published | acked | failed | publish rate | results | result rate | missing | duplicated | p50 | p99 | p99.9 | max |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	target := "max"
 	if o.rate > 0 {
 		target = fmt.Sprintf("%d/s", o.rate)
 	}
-	fmt.Printf("| %s | %d | %.0f/s | %d | %.0f/s | %d | %s | %s | %s | %s | %.1f MB |\n",
-		target, published, float64(published)/pubElapsed.Seconds(), got, float64(got)/resElapsed.Seconds(),
-		published-got, pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999), pct(lat, 1), float64(rssMax.Load())/1e6)
-	fmt.Printf("statuses: %v; publish errors: %d; result rate is results over first publish → last result (%s)\n",
-		statuses, pubErrs, resElapsed.Round(time.Millisecond))
+	fmt.Printf("| %s | %d | %d | %d | %.0f/s | %d | %.0f/s | %d | %d | %s | %s | %s | %s |\n",
+		target, published, acked, tl.failed, float64(published)/pubElapsed.Seconds(), got, float64(got)/resElapsed.Seconds(),
+		missing, tl.dups, pct(lat, 0.50), pct(lat, 0.99), pct(lat, 0.999), pct(lat, 1))
+	fmt.Printf("\n| engine pid | CPU | CPU per result | RSS max |\n|---|---|---|---|\n")
+	for _, p := range procs {
+		cpu := p.cpu()
+		perResult := "-"
+		if got > 0 {
+			perResult = fmt.Sprintf("%.0f µs", cpu.Seconds()*1e6/float64(got))
+		}
+		fmt.Printf("| %d | %.2f s | %s | %.1f MB |\n", p.pid, cpu.Seconds(), perResult, float64(p.rssMax.Load())/1e6)
+	}
+	fmt.Printf("statuses: %v; publishes retried: %d; results counted for acknowledged events only; result rate is results over first publish → last result (%s)\n",
+		tl.statuses, tl.retried, resElapsed.Round(time.Millisecond))
 	return nil
+}
+
+// publishSync publishes msg again until JetStream acknowledges it, five
+// attempts at most.
+func publishSync(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, tl *tally) error {
+	var err error
+	for attempt := 0; attempt < 5 && ctx.Err() == nil; attempt++ {
+		tl.mu.Lock()
+		tl.retried++
+		tl.mu.Unlock()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.PublishMsg(pctx, msg)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
 }
 
 func pct(sorted []time.Duration, p float64) string {
@@ -391,18 +554,69 @@ func pct(sorted []time.Duration, p float64) string {
 	return d.Round(10 * time.Millisecond).String()
 }
 
-// sampleRSS keeps the largest VmRSS of pid seen every 200 ms.
-func sampleRSS(ctx context.Context, pid int, maxRSS *atomic.Int64) {
+// procStats follows one engine process: CPU time (user + system) over the
+// run and the largest resident set seen.
+type procStats struct {
+	pid      int
+	cpuStart time.Duration
+	rssMax   atomic.Int64
+	cpuEnd   atomic.Int64
+}
+
+func newProcStats(pid int) *procStats {
+	return &procStats{pid: pid, cpuStart: readCPU(pid)}
+}
+
+// sample keeps the largest VmRSS seen every 200 ms and the CPU time last
+// seen (a process that dies keeps what it used until then).
+func (p *procStats) sample(ctx context.Context) {
 	for {
-		if rss := readRSS(pid); rss > maxRSS.Load() {
-			maxRSS.Store(rss)
+		if rss := readRSS(p.pid); rss > p.rssMax.Load() {
+			p.rssMax.Store(rss)
+		}
+		if cpu := readCPU(p.pid); cpu > 0 {
+			p.cpuEnd.Store(int64(cpu))
 		}
 		select {
 		case <-ctx.Done():
+			if cpu := readCPU(p.pid); cpu > 0 {
+				p.cpuEnd.Store(int64(cpu))
+			}
 			return
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// cpu is the CPU time the process used during the run.
+func (p *procStats) cpu() time.Duration {
+	return max(0, time.Duration(p.cpuEnd.Load())-p.cpuStart)
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// readCPU is the user + system time of pid from /proc/<pid>/stat (0 when
+// unreadable).
+func readCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count fields after its
+	// closing parenthesis. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
 func readRSS(pid int) int64 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/promoengine/promoengine/internal/testnats"
@@ -33,6 +34,8 @@ type Report struct {
 	// spend entry); CustomerEvents counts the workload's events of
 	// customers.
 	OrderChecked, CustomerEvents int
+	// ResultAt is when the stream stored each event's first result.
+	ResultAt map[string]time.Time
 }
 
 // OK reports whether every promise held.
@@ -84,7 +87,9 @@ func (w *Workload) Check(ctx context.Context, db ledger.DB, js jetstream.JetStre
 	}
 
 	results := map[string]int{}
-	err = ReadStream(ctx, js, s.StreamResults(), func(subject string, data []byte) error {
+	r.ResultAt = map[string]time.Time{}
+	err = ReadStreamMsgs(ctx, js, s.StreamResults(), func(m StreamMsg) error {
+		subject, data := m.Subject, m.Data
 		var res struct {
 			CausationID string `json:"causation_id"`
 			Status      string `json:"status"`
@@ -99,6 +104,9 @@ func (w *Workload) Check(ctx context.Context, db ledger.DB, js jetstream.JetStre
 			return nil
 		}
 		results[res.CausationID]++
+		if _, seen := r.ResultAt[res.CausationID]; !seen {
+			r.ResultAt[res.CausationID] = m.At
+		}
 		if res.Status == events.StatusRejected && res.Error != nil {
 			r.Rejected = append(r.Rejected, res.CausationID+": "+res.Error.Code)
 		}
@@ -193,22 +201,33 @@ func (w *Workload) checkOrder(ctx context.Context, db ledger.DB, r *Report) erro
 	return nil
 }
 
-// ReadStream calls fn for every message of stream, in order, with an
+// StreamMsg is one message of a stream as ReadStreamMsgs gives it.
+type StreamMsg struct {
+	Subject string
+	Data    []byte
+	Header  nats.Header
+	Seq     uint64
+	At      time.Time // when the stream stored it
+}
+
+// ReadStream calls fn for every message of stream, in order (see
+// ReadStreamMsgs).
+func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, data []byte) error) error {
+	return ReadStreamMsgs(ctx, js, stream, func(m StreamMsg) error { return fn(m.Subject, m.Data) })
+}
+
+// ReadStreamMsgs calls fn for every message of stream, in order, with an
 // ordered consumer. The stream is read whole before fn is called, and read
 // again from the start for up to 30 s while the cluster answers with an
 // error (a server that just came back, a leader being elected), so fn
 // sees every message once.
-func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, data []byte) error) error {
-	type msg struct {
-		subject string
-		data    []byte
-	}
-	var msgs []msg
+func ReadStreamMsgs(ctx context.Context, js jetstream.JetStream, stream string, fn func(m StreamMsg) error) error {
+	var msgs []StreamMsg
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		msgs = msgs[:0]
-		err := readStream(ctx, js, stream, func(subject string, data []byte) {
-			msgs = append(msgs, msg{subject, data})
+		err := readStream(ctx, js, stream, func(m StreamMsg) {
+			msgs = append(msgs, m)
 		})
 		if err == nil {
 			break
@@ -223,14 +242,14 @@ func ReadStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 		}
 	}
 	for _, m := range msgs {
-		if err := fn(m.subject, m.data); err != nil {
+		if err := fn(m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(subject string, data []byte)) error {
+func readStream(ctx context.Context, js jetstream.JetStream, stream string, fn func(m StreamMsg)) error {
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return fmt.Errorf("chaos: stream %s: %w", stream, err)
@@ -254,8 +273,12 @@ func readStream(ctx context.Context, js jetstream.JetStream, stream string, fn f
 		n := 0
 		for m := range batch.Messages() {
 			n++
-			fn(m.Subject(), m.Data())
+			sm := StreamMsg{Subject: m.Subject(), Data: m.Data(), Header: m.Headers()}
 			md, err := m.Metadata()
+			if err == nil {
+				sm.Seq, sm.At = md.Sequence.Stream, md.Timestamp
+			}
+			fn(sm)
 			if err == nil && md.Sequence.Stream >= info.State.LastSeq {
 				return nil
 			}

@@ -174,10 +174,73 @@ type PublishOptions struct {
 	Subjects events.Subjects
 }
 
-// Published counts what JetStream acknowledged.
+// Published counts what JetStream acknowledged, and when.
 type Published struct {
 	Acked   atomic.Int64
 	Retried atomic.Int64
+
+	mu      sync.Mutex
+	ackedAt map[string]time.Time
+}
+
+func (p *Published) acked(id string, at time.Time) {
+	p.Acked.Add(1)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ackedAt == nil {
+		p.ackedAt = map[string]time.Time{}
+	}
+	p.ackedAt[id] = at
+}
+
+// AckedAt is when JetStream acknowledged each event: from then on it is
+// the engine's.
+func (p *Published) AckedAt() map[string]time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]time.Time, len(p.ackedAt))
+	for id, at := range p.ackedAt {
+		out[id] = at
+	}
+	return out
+}
+
+// Timing is how long events waited for their results around a fault.
+type Timing struct {
+	// MaxDelay is the longest wait, from an event's publish acknowledgement
+	// to the storing of its result, over every event.
+	MaxDelay time.Duration
+	// Recovery is from the fault's end until the result of the last event
+	// acknowledged before that end (0 when all of them had their results
+	// by then): how long the backlog the fault left took to clear.
+	Recovery time.Duration
+	// Resume is from the fault's end until the first result of the
+	// backlog: how soon processing started again.
+	Resume time.Duration
+	// Backlog counts the events acknowledged before the fault's end whose
+	// results came after it.
+	Backlog int
+}
+
+// Timing measures the delays of the events that have a result in r, for
+// a fault that ended at faultEnd.
+func (p *Published) Timing(r *Report, faultEnd time.Time) Timing {
+	var tm Timing
+	for id, acked := range p.AckedAt() {
+		res, ok := r.ResultAt[id]
+		if !ok {
+			continue
+		}
+		tm.MaxDelay = max(tm.MaxDelay, res.Sub(acked))
+		if !acked.After(faultEnd) && res.After(faultEnd) {
+			if tm.Backlog == 0 || res.Sub(faultEnd) < tm.Resume {
+				tm.Resume = res.Sub(faultEnd)
+			}
+			tm.Backlog++
+			tm.Recovery = max(tm.Recovery, res.Sub(faultEnd))
+		}
+	}
+	return tm
 }
 
 // Publish publishes every chain in order, chains concurrently, each event
@@ -252,7 +315,7 @@ func publishAcked(ctx context.Context, js jetstream.JetStream, subject string, e
 		_, err := js.PublishMsg(pctx, msg)
 		cancel()
 		if err == nil {
-			pub.Acked.Add(1)
+			pub.acked(e.ID, time.Now())
 			return nil
 		}
 		if ctx.Err() != nil {
