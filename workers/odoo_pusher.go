@@ -50,6 +50,10 @@ type OdooPusherConfig struct {
 	// NakBase is the first NakWithDelay delay; it doubles per delivery up
 	// to NakMax, with ±20 % jitter. Defaults 5 s and 5 min.
 	NakBase, NakMax time.Duration
+	// InPlaceMax caps the backoff of a result retried in place while Odoo
+	// is down (no push succeeds); a success wakes every one at once.
+	// Default 5 s.
+	InPlaceMax time.Duration
 	// AckWait is the consumer's ack wait. Messages held by the pusher are
 	// kept alive with InProgress, so it only decides how soon the results
 	// of a crashed process are redelivered. Default 30 s.
@@ -90,6 +94,7 @@ func (c *OdooPusherConfig) defaults() {
 	def(&c.RetryBase, 250*time.Millisecond)
 	def(&c.NakBase, 5*time.Second)
 	def(&c.NakMax, 5*time.Minute)
+	def(&c.InPlaceMax, 5*time.Second)
 	def(&c.AckWait, 30*time.Second)
 	def(&c.PinnedTTL, 2*time.Minute)
 	def(&c.SoftStop, 10*time.Second)
@@ -159,9 +164,12 @@ func OdooHoldsBucket(s events.Subjects) string {
 //	                            bytes and headers, Odoo's answer in
 //	                            Promo-Error-Message), then Term
 //	network, timeout, 5xx,    → retried in process (exponential backoff,
-//	429, other errors           full jitter), then NakWithDelay (doubling,
-//	                            jittered, Retry-After honoured); after
-//	                            MaxDeliver deliveries dead-lettered as
+//	429, other errors           full jitter); then, while Odoo does not
+//	                            answer a probe, retried in place until it
+//	                            does (no delivery counted); when it does,
+//	                            NakWithDelay (doubling, jittered,
+//	                            Retry-After honoured); after MaxDeliver
+//	                            deliveries dead-lettered as
 //	                            processing_failed
 //	stopping                  → Nak: another process takes it at once
 //
@@ -186,6 +194,7 @@ type OdooPusher struct {
 
 	cons    jetstream.Consumer
 	holds   *orderHolds
+	health  *odooHealth
 	fetcher *consume.Fetcher
 	lanes   []chan *pushItem
 
@@ -204,7 +213,7 @@ func NewOdooPusher(cfg OdooPusherConfig, client *odoo.Client, js jetstream.JetSt
 	dl *consume.DeadLetterer, m *metrics.Metrics, log zerolog.Logger) *OdooPusher {
 	cfg.defaults()
 	return &OdooPusher{cfg: cfg, client: client, js: js, subjects: subjects, dl: dl, metrics: m,
-		log: log.With().Str("worker", "odoo").Logger()}
+		health: newOdooHealth(), log: log.With().Str("worker", "odoo").Logger()}
 }
 
 // pushItem is one result between fetch and settlement.
@@ -446,34 +455,76 @@ func (p *OdooPusher) handle(ctx context.Context, it *pushItem) {
 }
 
 // pushWithRetries calls Odoo up to Attempts times while the failure is
-// retryable and short; it returns the last error.
+// retryable and short. Past that, it asks whether Odoo answers at all
+// (odooHealth, probe): while it does not, the result waits in place and is
+// pushed again — after a capped backoff, or at once when any push or probe
+// succeeds; when Odoo answers, the failure is this result's and is
+// returned (NakWithDelay, deliveries counted).
 func (p *OdooPusher) pushWithRetries(ctx context.Context, it *pushItem) error {
 	var err error
+	waited := false // this result waited for Odoo to answer
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err = p.push(ctx, it)
 		p.metrics.OdooSeconds.Observe(time.Since(start).Seconds())
-		if err != nil && ctx.Err() == nil {
+		if err == nil {
+			p.health.succeeded()
+			return nil
+		}
+		if ctx.Err() == nil {
 			p.metrics.OdooFailures.WithLabelValues("push", odoo.FailureReason(err)).Inc()
 		}
-		if err == nil || !odoo.IsRetryable(err) || attempt >= p.cfg.Attempts {
+		if !odoo.IsRetryable(err) {
 			return err
 		}
-		backoff := p.cfg.RetryBase << (attempt - 1)
-		backoff = time.Duration(rand.Int64N(int64(backoff) + 1)) // full jitter
-		if ra := odoo.RetryAfter(err); ra > 0 {
-			if ra > 5*time.Second { // a long wait is the server's job (NakWithDelay)
-				return err
+		recovered := p.health.failed()
+		ra := odoo.RetryAfter(err)
+		if ra > 5*time.Second { // a long wait is the server's job (NakWithDelay)
+			return err
+		}
+		down := false
+		if attempt >= p.cfg.Attempts {
+			perr := p.probe(ctx)
+			switch {
+			case perr == nil && waited:
+				// Odoo is back: the failure may be from before; a fresh
+				// round of attempts decides.
+				waited, attempt = false, 0
+				continue
+			case perr == nil:
+				return err // Odoo answers: the failure is this result's
+			case ctx.Err() != nil:
+				return ctx.Err()
 			}
+			down, waited = true, true
+		}
+		backoff := min(p.cfg.RetryBase<<min(attempt-1, 16), p.cfg.InPlaceMax)
+		backoff = time.Duration(rand.Int64N(int64(backoff) + 1)) // full jitter
+		if ra > 0 {
 			backoff = ra
 		}
-		p.logItem(it).Err(err).Int("attempt", attempt).Dur("backoff", backoff).Msg("Odoo push failed; trying again")
+		ev := p.logItem(it)
+		if down {
+			ev = p.warnItem(it)
+		}
+		ev.Err(err).Int("attempt", attempt).Dur("backoff", backoff).Bool("odoo_down", down).Msg("Odoo push failed; trying again")
 		select {
 		case <-time.After(backoff):
+		case <-recovered:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+}
+
+// probe asks Odoo a question that needs its database and this user's
+// access but no addon code: nil when Odoo answers.
+func (p *OdooPusher) probe(ctx context.Context) error {
+	_, err := p.client.ExecuteKW(ctx, p.cfg.Model, "search_count", []any{[]any{[]any{"id", "=", 0}}}, map[string]any{})
+	if err == nil {
+		p.health.succeeded()
+	}
+	return err
 }
 
 // push makes the execute_kw call. The order id goes as an integer when it

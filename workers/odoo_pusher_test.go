@@ -511,3 +511,32 @@ func TestOdooPusherStandbyTakesOverAtOnce(t *testing.T) {
 	p, _ := standby.pinID.Load().(string)
 	require.NotEmpty(t, p, "the standby was pinned")
 }
+
+// While Odoo does not answer at all (every call fails, the probe too), the
+// results in flight wait in place: no delivery is counted — with
+// MaxDeliver 2 and dozens of failed calls nothing is dead-lettered — and
+// nothing is naked; once Odoo answers, every result is pushed once.
+func TestOdooPusherWaitsInPlaceWhileOdooIsDown(t *testing.T) {
+	t.Parallel()
+	b := setupPusher(t, 5*time.Second)
+	for range 40 {
+		b.odoo.Inject("execute_kw", odootest.Fault{Status: http.StatusServiceUnavailable})
+	}
+	orders := []string{"5001", "5002", "5003", "5004", "5005"}
+	for _, o := range orders {
+		b.publish(paidResult(o), nil)
+	}
+	cfg := fastPusherConfig(4)
+	cfg.MaxDeliver = 2
+	cfg.InPlaceMax = 20 * time.Millisecond
+	b.startPusher(cfg)
+
+	applied := b.waitApplied(len(orders))
+	b.waitSettled()
+	require.Len(t, applied, len(orders), "each result pushed once")
+	require.Equal(t, float64(len(orders)), b.pushes("delivered"))
+	require.Zero(t, b.pushes("retried"), "nothing naked: the results waited in place")
+	require.Zero(t, b.pushes("dead_lettered"))
+	require.NotEmpty(t, b.odoo.CallsTo("pos.order", "search_count"), "Odoo was probed")
+	require.Contains(t, b.logs.String(), `"odoo_down":true`)
+}

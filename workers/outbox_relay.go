@@ -175,7 +175,7 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 		case <-deleteDue:
 		}
 		if err := r.drain(lctx); err != nil && lctx.Err() == nil {
-			// PostgreSQL or NATS is not answering: wait (growing to 2 s)
+			// PostgreSQL or NATS is not answering: wait (growing to 0.5 s)
 			// instead of trying again at the next wake-up, milliseconds
 			// away under load; say so once, then every 30 s.
 			failing++
@@ -183,7 +183,7 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 				r.log.Error().Err(err).Int("failures", failing).Msg("publish outbox; retrying")
 				lastLog = time.Now()
 			}
-			retry = min(max(2*retry, 50*time.Millisecond), 2*time.Second)
+			retry = min(max(2*retry, 50*time.Millisecond), 500*time.Millisecond)
 			select {
 			case <-lctx.Done():
 			case <-time.After(retry):
