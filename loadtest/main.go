@@ -63,6 +63,7 @@ type options struct {
 	natsURL     string
 	databaseURL string
 	enginePIDs  pidList
+	engines     int
 	engineBin   string
 	engineEnv   string
 	catalog     string
@@ -80,6 +81,7 @@ func main() {
 	flag.StringVar(&o.natsURL, "nats-url", "", "use this NATS server instead of an embedded one")
 	flag.StringVar(&o.databaseURL, "database-url", "", "use this PostgreSQL instead of a private cluster")
 	flag.Var(&o.enginePIDs, "engine-pid", "measure engines already running with these pids (repeat the flag or list them comma separated; no engine is started)")
+	flag.IntVar(&o.engines, "engines", 1, "engine processes to start (each its own node, sharing the partitions)")
 	flag.StringVar(&o.engineBin, "engine", "", "promoengine binary (default: go build ./cmd/promoengine)")
 	flag.StringVar(&o.engineEnv, "engine-env", "", "extra PROMO_* settings for the engine, comma separated (e.g. PROMO_LANES=16,PROMO_BATCH_SIZE=512)")
 	flag.StringVar(&o.catalog, "catalog", "examples/catalog.yaml", "catalog applied before the run")
@@ -130,12 +132,18 @@ func run(ctx context.Context, o options) error {
 	}
 	pids := []int(o.enginePIDs)
 	if len(pids) == 0 {
-		p, err := startEngine(ctx, o, dir)
+		procs, err := startEngines(ctx, o, dir)
+		defer func() {
+			for _, p := range procs {
+				p.stop()
+			}
+		}()
 		if err != nil {
 			return err
 		}
-		defer p.stop()
-		pids = []int{p.cmd.Process.Pid}
+		for _, p := range procs {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
 	}
 
 	nc, err := nats.Connect(o.natsURL, nats.Name("promoengine-loadtest"))
@@ -147,7 +155,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	return measure(ctx, o, js, pids)
+	groups := []*groupCPU{newGroupCPU("load generator (with the embedded NATS server unless --nats-url)", selfCPU)}
+	if read := postgresCPU(filepath.Join(dir, "pg")); o.databaseURL != "" && read != nil {
+		groups = append(groups, newGroupCPU("PostgreSQL (postmaster and backends)", read))
+	}
+	return measure(ctx, o, js, pids, groups)
 }
 
 // pidList is the repeatable, comma-separated --engine-pid.
@@ -191,7 +203,10 @@ func (p *engineProc) stop() {
 	}
 }
 
-func startEngine(ctx context.Context, o options, dir string) (*engineProc, error) {
+// startEngines builds the engine, applies the catalog and starts
+// o.engines processes, each a node of its own, and waits until each is
+// ready and the partitions are shared.
+func startEngines(ctx context.Context, o options, dir string) ([]*engineProc, error) {
 	bin := o.engineBin
 	if bin == "" {
 		bin = filepath.Join(dir, "promoengine")
@@ -201,12 +216,8 @@ func startEngine(ctx context.Context, o options, dir string) (*engineProc, error
 			return nil, fmt.Errorf("build the engine (run from the repository root): %w", err)
 		}
 	}
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	env := append(os.Environ(), "PROMO_NATS_URL="+o.natsURL, "PROMO_DATABASE_URL="+o.databaseURL,
-		"PROMO_HTTP_ADDR="+addr, "PROMO_LOG_LEVEL=warn", "PROMO_LOG_FORMAT=json", "PROMO_PPROF=true")
+		"PROMO_LOG_LEVEL=warn", "PROMO_LOG_FORMAT=json", "PROMO_PPROF=true")
 	for _, kv := range strings.Split(o.engineEnv, ",") {
 		if kv = strings.TrimSpace(kv); kv != "" {
 			env = append(env, kv)
@@ -217,9 +228,34 @@ func startEngine(ctx context.Context, o options, dir string) (*engineProc, error
 	if out, err := apply.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("catalog apply: %v\n%s", err, out)
 	}
+	var procs []*engineProc
+	for i := 1; i <= max(o.engines, 1); i++ {
+		p, err := startEngine(bin, env, dir, i)
+		if err != nil {
+			return procs, err
+		}
+		procs = append(procs, p)
+	}
+	if len(procs) > 1 {
+		time.Sleep(3 * time.Second) // the nodes see each other and hand partitions over
+	}
+	return procs, nil
+}
+
+// startEngine starts engine process i and waits until it is ready.
+func startEngine(bin string, env []string, dir string, i int) (*engineProc, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	pprof, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, "run", "--workers", "orders,outbox")
-	cmd.Env = env
-	logf, err := os.Create(filepath.Join(dir, "engine.log"))
+	cmd.Env = append(slices.Clone(env), "PROMO_HTTP_ADDR="+addr, "PROMO_PPROF_ADDR="+pprof,
+		fmt.Sprintf("PROMO_NODE_ID=loadtest-%d", i))
+	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("engine-%d.log", i)))
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +272,7 @@ func startEngine(ctx context.Context, o options, dir string) (*engineProc, error
 			_ = resp.Body.Close()
 			if resp.StatusCode == 200 {
 				time.Sleep(time.Second) // let the order worker see the catalog and start pulling
-				fmt.Fprintf(os.Stderr, "engine pid %d ready on http://%s (log: %s)\n", cmd.Process.Pid, addr, logf.Name())
+				fmt.Fprintf(os.Stderr, "engine pid %d ready on http://%s, pprof on http://%s (log: %s)\n", cmd.Process.Pid, addr, pprof, logf.Name())
 				return p, nil
 			}
 		}
@@ -328,7 +364,7 @@ type tally struct {
 	received  atomic.Int64
 }
 
-func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int) error {
+func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int, groups []*groupCPU) error {
 	subjects := events.NewSubjects("")
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	maxEvents := 1 << 16
@@ -508,6 +544,18 @@ func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int)
 		}
 		fmt.Printf("| %d | %.2f s | %s | %.1f MB |\n", p.pid, cpu.Seconds(), perResult, float64(p.rssMax.Load())/1e6)
 	}
+	var used []time.Duration // read before the engines stop
+	for _, g := range groups {
+		used = append(used, g.used())
+	}
+	fmt.Printf("\n| process | CPU | CPU per result |\n|---|---|---|\n")
+	for i, g := range groups {
+		perResult := "-"
+		if got > 0 {
+			perResult = fmt.Sprintf("%.0f µs", used[i].Seconds()*1e6/float64(got))
+		}
+		fmt.Printf("| %s | %.2f s | %s |\n", g.name, used[i].Seconds(), perResult)
+	}
 	fmt.Printf("statuses: %v; publishes retried: %d; results counted for acknowledged events only; result rate is results over first publish → last result (%s)\n",
 		tl.statuses, tl.retried, resElapsed.Round(time.Millisecond))
 	return nil
@@ -600,17 +648,9 @@ const clockTicks = 100
 // readCPU is the user + system time of pid from /proc/<pid>/stat (0 when
 // unreadable).
 func readCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The command name (field 2) may hold spaces: count fields after its
-	// closing parenthesis. utime and stime are fields 14 and 15.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(string(b[i+1:]))
+	// The command name (field 2) may hold spaces: statFields counts fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	f := statFields(pid)
 	if len(f) < 13 {
 		return 0
 	}
