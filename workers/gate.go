@@ -16,16 +16,16 @@ import (
 // nothing of the unit is held anywhere else, then hands it on in stream
 // order.
 //
-// Why: a unit's messages that a dead process held come back to the next
-// owner only once they expired (AckWait) and the server queued them for
-// redelivery, which it serves before anything newer. Normally the pin
-// moves only after that (streams.Timing.PinnedTTL). But a consumer leader
-// change (a NATS server lost) resets the pin: a new owner can be pinned at
-// once, before the new leader has queued the dead process's messages, and
-// would receive newer messages of the same customers first. The gate
-// waits until the consumer counts no unacknowledged message but the ones
-// this process holds — the old ones were redelivered to it (and sorted in
-// front) or acknowledged — or, at most, limit.
+// Why: a unit's messages that its previous owner held come back to the
+// next owner only once they were acknowledged or expired (AckWait) and the
+// server queued them for redelivery, which it serves before anything
+// newer. The pin moves sooner than that (streams.Timing.PinnedTTL is two
+// pull expiries, and a consumer leader change — a NATS server lost —
+// resets it at once), so a new owner can receive newer messages of the
+// same customers first. The gate waits until the consumer counts no
+// unacknowledged message but the ones this process holds — the old ones
+// were redelivered to it (and sorted in front) or acknowledged — or, at
+// most, limit.
 type gate struct {
 	src     *consume.Source
 	held    *consume.Held

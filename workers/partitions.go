@@ -50,8 +50,9 @@ type PartitionsConfig struct {
 // Giving a unit up (another process joined, or this one stops): stop
 // pulling, hand back what is queued, let what is committing commit, and —
 // once nothing of the unit is held — unpin its consumer so that the next
-// owner starts at once; otherwise the pin expires after PinnedTTL, when
-// whatever was left has expired into the redelivery queue (streams.Timing).
+// owner starts at once; otherwise the pin expires after PinnedTTL and the
+// next owner's gate holds what it receives until whatever was left has
+// expired into the redelivery queue (workers/gate.go).
 type Partitions struct {
 	cfg      PartitionsConfig
 	js       jetstream.JetStream

@@ -59,12 +59,14 @@ func (t Timing) Heartbeat() time.Duration { return t.ackWait() / 3 }
 func (t Timing) PullExpiry() time.Duration { return 2 * time.Second }
 
 // PinnedTTL is how long the server keeps a consumer pinned to a process
-// that stopped pulling. It exceeds AckWait plus the time between two
-// pulls, with a margin: when another process gets the pin, everything the
-// previous one held has expired and waits in the server's redelivery
-// queue, which is served before any newer message, in stream order. So a
-// key's events never overtake each other across a takeover.
-func (t Timing) PinnedTTL() time.Duration { return t.ackWait() + t.PullExpiry() + 3*time.Second }
+// that stopped pulling: two pull expiries, so that a live process (which
+// pulls at least every PullExpiry) never loses its pin, and a dead one's
+// partitions move within seconds of the membership noticing. Order across
+// the move does not rest on the TTL: the new owner holds what it receives
+// (workers/gate.go) until the consumer counts nothing unacknowledged but
+// its own — the dead process's messages have then expired (AckWait) and
+// been redelivered to it, and they go first, in stream order.
+func (t Timing) PinnedTTL() time.Duration { return 2 * t.PullExpiry() }
 
 // OrderConsumerConfig is the durable pull consumer of one partition (or of
 // the keyer):
