@@ -540,3 +540,32 @@ func TestOdooPusherWaitsInPlaceWhileOdooIsDown(t *testing.T) {
 	require.NotEmpty(t, b.odoo.CallsTo("pos.order", "search_count"), "Odoo was probed")
 	require.Contains(t, b.logs.String(), `"odoo_down":true`)
 }
+
+// Results fetched and waiting behind slow pushes are kept alive: with an
+// ack wait of one second and each push taking 300 ms on one lane, the last
+// of eight results waits more than twice the ack wait, and still none is
+// redelivered and pushed twice.
+func TestOdooPusherSlowOdooNeverPushesTwice(t *testing.T) {
+	t.Parallel()
+	b := setupPusher(t, 5*time.Second)
+	b.setFail(func(appliedResult, int) *odootest.RPCError {
+		time.Sleep(300 * time.Millisecond)
+		return nil
+	})
+	for i := 1; i <= 8; i++ {
+		b.publish(paidResult(fmt.Sprint(6000+i)), nil)
+	}
+	cfg := fastPusherConfig(1)
+	cfg.AckWait = time.Second
+	b.startPusher(cfg)
+
+	applied := b.waitApplied(8)
+	b.waitSettled()
+	require.Len(t, b.appliedResults(), 8)
+	seen := map[int64]bool{}
+	for _, r := range applied {
+		require.False(t, seen[r.OrderIDs[0]], "order %d pushed twice", r.OrderIDs[0])
+		seen[r.OrderIDs[0]] = true
+	}
+	require.Equal(t, 8.0, b.pushes("delivered"))
+}
