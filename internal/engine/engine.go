@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -444,11 +445,34 @@ func (e *Engine) Stop() {
 	if e.NC != nil {
 		_ = e.NC.Drain()
 	}
-	if e.ReadPool != nil {
-		e.ReadPool.Close()
-	}
-	if e.Pool != nil {
-		e.Pool.Close()
+	e.closePools(poolCloseWait)
+}
+
+// poolCloseWait bounds how long Stop waits for the database pools to
+// close: closing a connection asks PostgreSQL to cancel its query, which
+// pgx waits up to 15 s for, per connection; with PostgreSQL unreachable
+// (a stalled network) that would hold the stop for minutes. The process
+// is exiting; the kernel closes what is left.
+const poolCloseWait = 5 * time.Second
+
+// closePools closes the pools at once and waits up to wait for them.
+func (e *Engine) closePools(wait time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, p := range []*pgxpool.Pool{e.ReadPool, e.Pool} {
+			if p != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); p.Close() }()
+			}
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		e.log.Warn().Dur("waited", wait).Msg("database connections did not close in time (PostgreSQL not answering); exiting without them")
 	}
 }
 
