@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,7 @@ import (
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/migrations"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -149,6 +151,11 @@ func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pcfg.ConnConfig.RuntimeParams["lock_timeout"] = "10s"
 	pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60s"
+	if tracing.Enabled() {
+		// Query spans under a traced operation (otelpgx starts none
+		// without a recording parent); off, no tracer is installed at all.
+		pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	}
 	return pgxpool.NewWithConfig(ctx, pcfg)
 }
 
@@ -318,7 +325,9 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		return nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry}))
+	// OpenMetrics (when the scraper asks for it) carries the histograms'
+	// exemplars: trace ids of sampled orders (internal/tracing).
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry, EnableOpenMetrics: true}))
 	var srv *http.Server
 	if e.has(config.WorkerAPI) {
 		// The API answers /v1/*, /healthz and /readyz itself.
@@ -326,7 +335,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		mux.Handle("/", a.Handler())
+		mux.Handle("/", tracing.HTTPHandler(a.Handler(), "promoengine api"))
 		srv = a.HTTPServer(e.cfg.HTTPAddr)
 		// promo.v1.PromoService over gRPC, gRPC-Web and Connect, same port.
 		g, err := e.newGRPC(a)

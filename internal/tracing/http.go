@@ -4,7 +4,9 @@ import (
 	"net/http"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const codesError = codes.Error
@@ -28,4 +30,17 @@ func HTTPTransport(rt http.RoundTripper) http.RoundTripper {
 		rt = http.DefaultTransport
 	}
 	return otelhttp.NewTransport(rt, otelhttp.WithPropagators(propagator))
+}
+
+// NameRoute names the request's SERVER span after its route ("POST
+// /v1/events"): otelhttp runs before the mux knows the route, and a span
+// name must not hold ids from the path.
+func NameRoute(r *http.Request, route string) {
+	if !Enabled() {
+		return
+	}
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(attribute.String("http.route", route))
+	}
 }

@@ -101,3 +101,13 @@ func End(span trace.Span, err error) {
 	}
 	span.End()
 }
+
+// StartRequest starts the SERVER span of answering a NATS request (a
+// request/reply service endpoint), child of the context in its headers.
+func StartRequest(ctx context.Context, name string, h nats.Header) (context.Context, trace.Span) {
+	if !Enabled() {
+		return ctx, noop.Span{}
+	}
+	return Tracer().Start(Extract(ctx, h), name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(messagingSystem, attribute.String("rpc.system", "nats_micro")))
+}
