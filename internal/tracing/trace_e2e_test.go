@@ -356,4 +356,3 @@ func names(spans map[string]span) []string {
 	}
 	return out
 }
-
