@@ -218,6 +218,7 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)
 	e.Registry.MustRegister(audit.NewCollector(e.Pool))
+	metrics.RegisterReady(e.Registry, func() bool { return e.Ready(ctx) == nil })
 	e.Store = ledger.NewStore(e.Subjects, ledger.WithCouponSecret([]byte(e.cfg.CouponSecret)))
 	if e.has(config.WorkerOrders) {
 		if err := e.checkCatalog(ctx); err != nil {

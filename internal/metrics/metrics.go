@@ -155,3 +155,18 @@ func (m *Metrics) newOdoo(reg prometheus.Registerer) {
 	}, []string{"outcome"})
 	reg.MustRegister(m.OdooReadbacks, m.OdooFailures, m.OdooReconciled)
 }
+
+// RegisterReady registers promo_ready, /readyz as a metric for the alert
+// "engine not ready" (deploy/prometheus/alerts.yml): ready is called at
+// each scrape.
+func RegisterReady(reg prometheus.Registerer, ready func() bool) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "promo_ready",
+		Help: "1 when the engine is ready (NATS and PostgreSQL answer, every owned consumer is pulled), 0 otherwise.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	}))
+}
