@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -53,6 +56,7 @@ type span struct {
 	kind                      tracepb.Span_SpanKind
 	attrs                     map[string]string
 	links                     []string // span ids
+	start, end                uint64   // unix nanoseconds
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -84,7 +88,8 @@ func newReceiver(t *testing.T) *receiver {
 
 func decodeSpan(s *tracepb.Span) span {
 	out := span{traceID: hex.EncodeToString(s.TraceId), spanID: hex.EncodeToString(s.SpanId),
-		parentID: hex.EncodeToString(s.ParentSpanId), name: s.Name, kind: s.Kind, attrs: map[string]string{}}
+		parentID: hex.EncodeToString(s.ParentSpanId), name: s.Name, kind: s.Kind, attrs: map[string]string{},
+		start: s.StartTimeUnixNano, end: s.EndTimeUnixNano}
 	for _, kv := range s.Attributes {
 		out.attrs[kv.Key] = anyValue(kv.Value)
 	}
@@ -308,6 +313,8 @@ func TestWebhookOrderIsOneTraceFromHTTPToOdooPush(t *testing.T) {
 
 	require.Contains(t, resultHeader, root.traceID, "the result message carries the order's trace")
 
+	t.Logf("the order's trace:\n%s", render(inTrace, root, root.start, 0))
+
 	// The log lines of the event carry its trace; the histogram its exemplar.
 	require.Contains(t, p.logs.String(), `"trace_id":"`+root.traceID+`"`)
 	require.Contains(t, string(metricsText), `trace_id="`+root.traceID+`"`)
@@ -347,6 +354,30 @@ func (p *pipeline) resultTraceParent() string {
 	msg, err := s.GetLastMsgForSubject(p.ctx, p.engine.Subjects.ResultsOrder())
 	require.NoError(p.t, err)
 	return msg.Header.Get("traceparent")
+}
+
+// render draws the tree of spans under s (go test -v shows it; the
+// README's Observability section has one).
+func render(spans map[string]span, s span, t0 uint64, depth int) string {
+	attrs := ""
+	for _, k := range []string{"promo.event_id", "promo.outcome", "promo.customer_id", "promo.catalog_version", "messaging.nats.stream_sequence"} {
+		if v, ok := s.attrs[k]; ok {
+			attrs += " " + k + "=" + v
+		}
+	}
+	out := fmt.Sprintf("%8.1fms %7.1fms  %s%s [%s]%s\n", float64(s.start-t0)/1e6, float64(s.end-s.start)/1e6,
+		strings.Repeat("  ", depth), s.name, strings.TrimPrefix(s.kind.String(), "SPAN_KIND_"), attrs)
+	var children []span
+	for _, c := range spans {
+		if c.parentID == s.spanID {
+			children = append(children, c)
+		}
+	}
+	slices.SortFunc(children, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	for _, c := range children {
+		out += render(spans, c, t0, depth+1)
+	}
+	return out
 }
 
 func names(spans map[string]span) []string {
