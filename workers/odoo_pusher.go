@@ -17,11 +17,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -225,6 +227,8 @@ type pushItem struct {
 	orderID string
 	eventID string
 	bad     error // the result could not be read
+
+	span trace.Span // the push's span (odoo_pusher_trace.go); nil untraced
 }
 
 // Start creates or updates the consumer and the holds bucket, loads the
@@ -406,6 +410,7 @@ func (p *OdooPusher) runLane(ctx context.Context, q chan *pushItem) {
 
 // handle pushes one result and settles it.
 func (p *OdooPusher) handle(ctx context.Context, it *pushItem) {
+	ctx = p.startPushSpan(ctx, it)
 	if it.bad != nil {
 		p.deadLetter(ctx, it, events.DLQInvalidEvent, it.bad.Error())
 		return
@@ -466,7 +471,7 @@ func (p *OdooPusher) pushWithRetries(ctx context.Context, it *pushItem) error {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		err = p.push(ctx, it)
-		p.metrics.OdooSeconds.Observe(time.Since(start).Seconds())
+		tracing.Observe(ctx, p.metrics.OdooSeconds, time.Since(start).Seconds())
 		if err == nil {
 			p.health.succeeded()
 			return nil
@@ -583,6 +588,7 @@ func (p *OdooPusher) settle(it *pushItem, outcome string, err error) {
 	}
 	p.metrics.OdooPushes.WithLabelValues(outcome).Inc()
 	p.logItem(it).Str("outcome", outcome).Msg("result settled")
+	it.endPushSpan(outcome, err)
 	p.fetcher.Release(it.msg)
 }
 
@@ -594,6 +600,9 @@ func (p *OdooPusher) logItem(it *pushItem) *zerolog.Event {
 func (p *OdooPusher) warnItem(it *pushItem) *zerolog.Event { return p.itemFields(p.log.Warn(), it) }
 
 func (p *OdooPusher) itemFields(e *zerolog.Event, it *pushItem) *zerolog.Event {
+	if it.span != nil {
+		e = e.Ctx(trace.ContextWithSpan(context.Background(), it.span))
+	}
 	return e.Str("event_id", it.eventID).Str("order_id", it.orderID).Uint64("stream_seq", it.seq).Uint64("delivery", it.deliver)
 }
 

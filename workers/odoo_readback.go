@@ -13,6 +13,7 @@ import (
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -149,6 +150,10 @@ func (w *OdooReadback) Stop() { w.fetch.Stop() }
 
 // handle reads one recorded order back and settles its message.
 func (w *OdooReadback) handle(ctx context.Context, msg jetstream.Msg) {
+	// The webhook's trace goes on: the read-back call to Odoo and the
+	// publish of the order's events are under this span.
+	ctx, span := tracing.StartConsume(ctx, "read back Odoo order", w.subjects.OdooOrders(), msg.Headers())
+	defer span.End()
 	var delivery uint64 = 1
 	recorded := w.now()
 	if md, err := msg.Metadata(); err == nil {

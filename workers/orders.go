@@ -15,9 +15,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/promoengine/promoengine/internal/consume"
 	"github.com/promoengine/promoengine/internal/metrics"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
@@ -119,6 +121,10 @@ type item struct {
 	received time.Time
 	ev       *events.Event // decoded when its batch forms
 	customer string        // lock key: the sale's customer, "" otherwise
+
+	// The event span and its context (orders_trace.go); nil untraced.
+	traceCtx context.Context
+	span     trace.Span
 }
 
 func (it *item) typ() string {
@@ -196,6 +202,7 @@ func (o *Orders) Handle(src *consume.Source, msg jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		it.seq, it.delivery = md.Sequence.Stream, md.NumDelivered
 	}
+	o.startEventSpan(it)
 	_, _, it.token, _ = o.subjects.OrderSubjectParts(msg.Subject())
 	o.held.Add(msg, src)
 	src.Hold()
@@ -296,6 +303,7 @@ func (o *Orders) decode(it *item) error {
 	}
 	it.ev = ev
 	it.customer = string(ev.CustomerID())
+	it.decodedEventSpan()
 	return nil
 }
 
@@ -326,6 +334,9 @@ func (e *errItem) Error() string { return e.err.Error() }
 //     back instead of being tried again.
 func (o *Orders) processBatch(ctx context.Context, batch []*item) {
 	cat := o.catalogs.Current()
+	ctx, bspan := o.startBatchSpan(ctx, batch, cat)
+	committed := 0
+	defer func() { endBatchSpan(bspan, committed, nil) }()
 	pending := slices.Clone(batch)
 	mode := txBatch
 	var wait time.Duration
@@ -341,7 +352,8 @@ func (o *Orders) processBatch(ctx context.Context, batch []*item) {
 		switch {
 		case err == nil:
 			o.metrics.BatchSize.Observe(float64(len(pending)))
-			o.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+			tracing.Observe(ctx, o.metrics.BatchSeconds, time.Since(start).Seconds())
+			committed = len(pending)
 			if failing > 0 {
 				o.log.Info().Int("tries", failing+1).Int("events", len(pending)).Msg("batch committed after retrying in place")
 			}
@@ -571,7 +583,7 @@ func eventIDs(batch []*item) []string {
 func (o *Orders) runBatch(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, batch []*item, customers []string) ([]*events.OrderResult, error) {
 	evs := make([]ledger.BatchEvent, len(batch))
 	for i, it := range batch {
-		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq}
+		evs[i] = ledger.BatchEvent{Event: it.ev, StreamSeq: it.seq, TraceParent: it.traceParent()}
 	}
 	lb := o.store.NewBatch(tx, cat)
 	lb.LockCustomers(customers)
@@ -594,7 +606,7 @@ func (o *Orders) runPerEvent(ctx context.Context, tx pgx.Tx, cat *rules.Catalog,
 	}
 	results := make([]*events.OrderResult, len(batch))
 	for i, it := range batch {
-		res, err := o.store.ProcessDeferred(ctx, tx, cat, it.ev, it.seq, counters)
+		res, err := o.store.ProcessDeferred(ledger.WithTraceParent(ctx, it.traceParent()), tx, cat, it.ev, it.seq, counters)
 		if err != nil {
 			if isInfraFailure(err) || ctx.Err() != nil {
 				return nil, err
@@ -624,10 +636,12 @@ func (o *Orders) acknowledge(ctx context.Context, batch []*item, results []*even
 	now := time.Now()
 	for i, it := range batch {
 		outcome := "duplicate"
+		var version int64
 		if r := results[i]; r != nil {
-			outcome = r.Status
+			outcome, version = r.Status, r.CatalogVersion
 		}
-		o.metrics.EventSeconds.WithLabelValues(it.ev.Type).Observe(now.Sub(it.received).Seconds())
+		tracing.Observe(it.logCtx(), o.metrics.EventSeconds.WithLabelValues(it.ev.Type), now.Sub(it.received).Seconds())
+		it.endEventSpan(outcome, version, nil)
 		o.metrics.Events.WithLabelValues(it.ev.Type, outcome).Inc()
 		o.logEvent(it).Str("outcome", outcome).Msg("event processed")
 		if err := it.msg.Ack(); err != nil {
@@ -641,6 +655,7 @@ func (o *Orders) acknowledge(ctx context.Context, batch []*item, results []*even
 
 // forget stops holding an item.
 func (o *Orders) forget(it *item) {
+	it.endEventSpan("abandoned", 0, nil) // no-op once ended with its outcome
 	o.held.Remove(it.msg)
 	it.src.Done()
 }
@@ -659,6 +674,11 @@ func (o *Orders) finish(ctx context.Context, it *item, outcome error) {
 	o.metrics.Events.WithLabelValues(it.typ(), label).Inc()
 	if settlement == consume.DeadLettered {
 		o.metrics.DeadLetters.WithLabelValues(deadLetterCode(outcome)).Inc()
+	}
+	if errors.Is(outcome, context.Canceled) {
+		it.endEventSpan(label, 0, nil)
+	} else {
+		it.endEventSpan(label, 0, outcome)
 	}
 	l := o.logEvent(it).Str("outcome", label).AnErr("reason", outcome)
 	if err != nil {
@@ -681,7 +701,7 @@ func deadLetterCode(outcome error) string {
 }
 
 func (o *Orders) logEvent(it *item) *zerolog.Event {
-	e := o.log.Debug()
+	e := o.log.Debug().Ctx(it.logCtx())
 	if it.ev != nil {
 		e = e.Str("event_id", it.ev.EventID).Str("customer_id", it.customer)
 	}

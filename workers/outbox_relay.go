@@ -215,7 +215,7 @@ func (r *OutboxRelay) drain(ctx context.Context) error {
 // PostgreSQL more than the publishing.
 const backlogEvery = time.Second
 
-func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
+func (r *OutboxRelay) publishChunk(ctx context.Context) (_ int, err error) {
 	rows, err := ledger.NextOutbox(ctx, r.pool, r.published, r.ChunkSize)
 	if err != nil {
 		return 0, err
@@ -225,8 +225,11 @@ func (r *OutboxRelay) publishChunk(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	futures := make([]jetstream.PubAckFuture, len(rows))
+	spans := newPublishSpans(len(rows)) // relay_trace.go
+	defer func() { spans.end(err) }()
 	for i, row := range rows {
 		msg := &nats.Msg{Subject: row.Subject, Data: row.Payload, Header: nats.Header{}}
+		spans.start(ctx, row, msg.Header)
 		f, err := r.js.PublishMsgAsync(msg, jetstream.WithMsgID(row.EventID))
 		if errors.Is(err, nats.ErrMaxPayload) {
 			// It can never be published: left first in the outbox it would
@@ -268,6 +271,7 @@ func (r *OutboxRelay) settleChunk(ctx context.Context, rows []ledger.OutboxRow, 
 		}
 		select {
 		case <-f.Ok():
+			r.observeDelay(rows[i])
 			if firstErr == nil {
 				acked = append(acked, rows[i].ID)
 				if r.Hooks.AfterPublish != nil {

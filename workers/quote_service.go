@@ -10,7 +10,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/codes"
 
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/errtext"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -74,6 +76,8 @@ func (q *QuoteService) Stop() {
 func (q *QuoteService) handle(ctx context.Context, req micro.Request) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	ctx, span := tracing.StartRequest(ctx, "quote "+q.subjects.Quote(), nats.Header(req.Headers()))
+	defer span.End()
 	ev, err := events.DecodeQuote(req.Data(), q.now())
 	if err != nil {
 		var ie *events.InvalidError
@@ -95,7 +99,8 @@ func (q *QuoteService) handle(ctx context.Context, req micro.Request) {
 		return err
 	})
 	if err != nil {
-		q.log.Error().Err(err).Msg("quote")
+		q.log.Error().Ctx(ctx).Err(err).Msg("quote")
+		span.SetStatus(codes.Error, "quote failed")
 		_ = req.Error("500", "quote failed", nil)
 		return
 	}

@@ -99,6 +99,11 @@ Then, from another terminal in the same directory:
 	if cfg.OdooURL == "" {
 		names = removeWorker(names, config.WorkerOdoo)
 	}
+	stopTracing, err := startTracing(ctx, c) // OTEL_TRACES_EXPORTER=console prints each span
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	e, err := engine.Start(ctx, cfg, names, c.log)
 	if err != nil {
 		return err

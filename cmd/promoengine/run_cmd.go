@@ -29,6 +29,11 @@ func runRun(ctx context.Context, c *cli, args []string) error {
 		return usagef("--workers: %v", err)
 	}
 	c.log.Info().Fields(cfg.LogFields()).Msg("starting promoengine")
+	stopTracing, err := startTracing(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	e, err := engine.Start(ctx, cfg, names, c.log)
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/promoengine/promoengine/internal/keying"
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
@@ -204,6 +205,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) wrap(route, need string, queryToken bool, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		tracing.NameRoute(r, route)
 		w := &statusWriter{ResponseWriter: rw}
 		defer func() {
 			if p := recover(); p != nil {

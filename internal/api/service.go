@@ -7,9 +7,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/promoengine/promoengine/internal/audit"
 	"github.com/promoengine/promoengine/internal/identity"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
 	"github.com/promoengine/promoengine/pkg/rules"
@@ -112,7 +114,10 @@ func (s *Server) publishEvent(ctx context.Context, ev *events.Event, data []byte
 	subject := s.routing.Subject(ctx, s.d.Subjects, ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.EventID)
+	// The request's trace goes on in the message headers (internal/tracing).
+	ctx, span := tracing.StartPublish(ctx, s.d.Subjects.StreamOrders(), msg.Header, attribute.String("promo.event_id", ev.EventID))
 	ack, err := s.d.JS.PublishMsg(ctx, msg)
+	tracing.End(span, err)
 	if err != nil {
 		s.log.Warn().Err(err).Str("event_id", ev.EventID).Str("subject", subject).Msg("publish failed")
 		return Published{}, apiErr(http.StatusServiceUnavailable, CodeUnavailable, "the event could not be stored in JetStream; send it again")

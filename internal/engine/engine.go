@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,6 +32,7 @@ import (
 	"github.com/promoengine/promoengine/internal/metrics"
 	"github.com/promoengine/promoengine/internal/odoo"
 	"github.com/promoengine/promoengine/internal/streams"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/migrations"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/ledger"
@@ -150,6 +152,11 @@ func newPool(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, er
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pcfg.ConnConfig.RuntimeParams["lock_timeout"] = "10s"
 	pcfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60s"
+	if tracing.Enabled() {
+		// Query spans under a traced operation (otelpgx starts none
+		// without a recording parent); off, no tracer is installed at all.
+		pcfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTrimSQLInSpanName(), otelpgx.WithDisableConnectionDetailsInAttributes())
+	}
 	return pgxpool.NewWithConfig(ctx, pcfg)
 }
 
@@ -212,6 +219,7 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	e.Metrics = metrics.New(e.Registry)
 	e.Registry.MustRegister(audit.NewCollector(e.Pool))
+	metrics.RegisterReady(e.Registry, func() bool { return e.Ready(ctx) == nil })
 	e.Store = ledger.NewStore(e.Subjects, ledger.WithCouponSecret([]byte(e.cfg.CouponSecret)))
 	if e.has(config.WorkerOrders) {
 		if err := e.checkCatalog(ctx); err != nil {
@@ -319,7 +327,9 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		return nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry}))
+	// OpenMetrics (when the scraper asks for it) carries the histograms'
+	// exemplars: trace ids of sampled orders (internal/tracing).
+	mux.Handle("GET /metrics", promhttp.HandlerFor(e.Registry, promhttp.HandlerOpts{Registry: e.Registry, EnableOpenMetrics: true}))
 	var srv *http.Server
 	if e.has(config.WorkerAPI) {
 		// The API answers /v1/*, /healthz and /readyz itself.
@@ -327,7 +337,7 @@ func (e *Engine) startHTTP(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		mux.Handle("/", a.Handler())
+		mux.Handle("/", tracing.HTTPHandler(a.Handler(), "promoengine api"))
 		srv = a.HTTPServer(e.cfg.HTTPAddr)
 		// promo.v1.PromoService over gRPC, gRPC-Web and Connect, same port.
 		g, err := e.newGRPC(a)

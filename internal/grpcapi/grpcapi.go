@@ -9,11 +9,13 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"connectrpc.com/otelconnect"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/promoengine/promoengine/internal/api"
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 	"github.com/promoengine/promoengine/pkg/promov1/promov1connect"
 )
@@ -66,6 +68,16 @@ func New(d Deps) (*Service, error) {
 			ce, _ := toConnect(nil)
 			return ce
 		}),
+	}
+	if tracing.Enabled() {
+		// A SERVER span per call, first so that it covers authentication;
+		// the caller's traceparent is trusted like an HTTP request's (the
+		// published event continues its trace). Metrics stay ours.
+		otel, err := otelconnect.NewInterceptor(otelconnect.WithTrustRemote(), otelconnect.WithoutMetrics())
+		if err != nil {
+			return nil, fmt.Errorf("grpcapi: %w", err)
+		}
+		opts = append([]connect.HandlerOption{connect.WithInterceptors(otel)}, opts...)
 	}
 	path, handler := promov1connect.NewPromoServiceHandler(svc, opts...)
 	s := &Service{routes: map[string]http.Handler{path: streamDeadlines(handler)}, watch: svc.watch}

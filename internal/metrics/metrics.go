@@ -38,6 +38,11 @@ type Metrics struct {
 	// Shadow mode (workers/odoo_shadow.go): orders compared with Odoo's own
 	// loyalty, per program.
 	ShadowComparisons *prometheus.CounterVec // program, outcome
+
+	// OutboxDelay is the second half of an order's end-to-end latency (the
+	// first is EventSeconds): from the transaction that wrote a result to
+	// JetStream's acknowledgement of its publish (workers/relay_trace.go).
+	OutboxDelay prometheus.Histogram
 }
 
 // New creates and registers the collectors on reg.
@@ -126,6 +131,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		Help: "Shadow mode: programs compared with what Odoo's own loyalty gave an order, by program (odoo-<id>, none for an order neither gave anything) and outcome (match, mismatch, not_compared, error).",
 	}, []string{"program", "outcome"})
 	reg.MustRegister(m.ShadowComparisons)
+	m.OutboxDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "promo_outbox_delay_seconds",
+		Help:    "Time from the transaction that wrote a result to the outbox to JetStream's acknowledgement of its publish.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	reg.MustRegister(m.OutboxDelay)
 	return m
 }
 
@@ -143,4 +154,19 @@ func (m *Metrics) newOdoo(reg prometheus.Registerer) {
 		Help: "Orders examined by the Odoo reconciler, by outcome (seen: the engine has it; recorded: it had not, now recorded for read-back).",
 	}, []string{"outcome"})
 	reg.MustRegister(m.OdooReadbacks, m.OdooFailures, m.OdooReconciled)
+}
+
+// RegisterReady registers promo_ready, /readyz as a metric for the alert
+// "engine not ready" (deploy/prometheus/alerts.yml): ready is called at
+// each scrape.
+func RegisterReady(reg prometheus.Registerer, ready func() bool) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "promo_ready",
+		Help: "1 when the engine is ready (NATS and PostgreSQL answer, every owned consumer is pulled), 0 otherwise.",
+	}, func() float64 {
+		if ready() {
+			return 1
+		}
+		return 0
+	}))
 }

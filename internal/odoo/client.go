@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/promoengine/promoengine/internal/config"
+	"github.com/promoengine/promoengine/internal/tracing"
 )
 
 // Config says where and as whom to call Odoo.
@@ -73,7 +74,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: timeout}
+		// A JSON-RPC call is a CLIENT span while tracing is on (otelhttp).
+		hc = &http.Client{Timeout: timeout, Transport: tracing.HTTPTransport(nil)}
 	}
 	return &Client{
 		endpoint: strings.TrimRight(cfg.URL, "/") + "/jsonrpc",

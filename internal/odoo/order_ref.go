@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -90,7 +91,10 @@ func RecordOrder(ctx context.Context, js jetstream.JetStream, subjects events.Su
 	}
 	msg := &nats.Msg{Subject: subjects.OdooOrders(), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ref.MsgID())
+	// The webhook's trace goes on to the read-back (internal/tracing).
+	ctx, span := tracing.StartPublish(ctx, subjects.OdooOrders(), msg.Header)
 	ack, err := js.PublishMsg(ctx, msg)
+	tracing.End(span, err)
 	if err != nil {
 		return Recorded{}, fmt.Errorf("odoo: record pos.order %d: %w", ref.OrderID, err)
 	}

@@ -6,7 +6,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/promoengine/promoengine/internal/tracing"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -28,7 +30,12 @@ func orderMsg(subjects events.Subjects, ev *events.Event, key events.Key, data [
 // from Odoo passes a fresh one (the workers' inbox, keyed by event_id,
 // still processes the event once).
 func (o *Operator) PublishEvent(ctx context.Context, ev *events.Event, data []byte, msgID string) (*jetstream.PubAck, error) {
-	ack, err := o.js.PublishMsg(ctx, orderMsg(o.subjects, ev, o.keys.Key(ctx, ev), data, msgID))
+	msg := orderMsg(o.subjects, ev, o.keys.Key(ctx, ev), data, msgID)
+	// The order's trace (a webhook's, through the read-back) goes on in
+	// the message headers (internal/tracing).
+	ctx, span := tracing.StartPublish(ctx, o.subjects.StreamOrders(), msg.Header, attribute.String("promo.event_id", ev.EventID))
+	ack, err := o.js.PublishMsg(ctx, msg)
+	tracing.End(span, err)
 	if err != nil {
 		return nil, fmt.Errorf("ops: publish %s: %w", ev.EventID, err)
 	}

@@ -21,6 +21,9 @@ import (
 type BatchEvent struct {
 	Event     *events.Event
 	StreamSeq uint64
+	// TraceParent is the W3C traceparent of the event's span ("" untraced):
+	// its result's outbox row keeps it for the relay (internal/tracing).
+	TraceParent string
 }
 
 // EventError is the failure of one event of a Batch, for the caller to settle
@@ -157,7 +160,7 @@ func (b *Batch) Process(ctx context.Context, evs []BatchEvent) ([]*events.OrderR
 			if err := b.flush(ctx, false); err != nil {
 				return nil, err
 			}
-			res, err := b.store.processReversal(ctx, b.tx, b.cat, ev, evs[i].StreamSeq, b.counters)
+			res, err := b.store.processReversal(WithTraceParent(ctx, evs[i].TraceParent), b.tx, b.cat, ev, evs[i].StreamSeq, b.counters)
 			if err != nil {
 				return nil, &EventError{i, err}
 			}
@@ -328,7 +331,7 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 	}
 
 	for k, be := range run {
-		res, err := b.paid(be.Event, first[be.Event.EventID] == k && inserted[be.Event.EventID], seen)
+		res, err := b.paid(be, first[be.Event.EventID] == k && inserted[be.Event.EventID], seen)
 		if err != nil {
 			return &EventError{offset + k, err}
 		}
@@ -340,7 +343,8 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 // paid applies one paid event in memory, as processPaid does in the
 // database; fresh reports its inbox row new, seen the order ids already in
 // processed_orders when the run started.
-func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*events.OrderResult, error) {
+func (b *Batch) paid(be BatchEvent, fresh bool, seen map[string]string) (*events.OrderResult, error) {
+	ev := be.Event
 	cat := b.cat
 	if err := checkCurrency(cat, ev.Paid); err != nil {
 		return nil, err
@@ -384,7 +388,7 @@ func (b *Batch) paid(ev *events.Event, fresh bool, seen map[string]string) (*eve
 	}
 	w := &b.w
 	w.orders.add(orderID, ev.EventID, plan.orderCustomer(ev), t, res.Status, doc, plan.pointsEarned(), plan.pointsRedeemed())
-	w.outbox.add(res.EventID)
+	w.outbox.add(res.EventID, be.TraceParent)
 	return res, nil
 }
 

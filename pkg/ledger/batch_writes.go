@@ -55,7 +55,7 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 // Serial ids follow stream order (ORDER BY n). Every order stored has its
 // result in the outbox: the documents are sent once ($55), for both. The
 // parameters from $60 on were added after the first 59 (counters' scopes and
-// periods, coupons) and are appended last.
+// periods, coupons, the outbox rows' trace parents) and are appended last.
 const writeSQL = `
 WITH program_uses AS (
 	INSERT INTO order_program_uses (order_id, program_id, customer_id, discount, scope, period)
@@ -105,8 +105,8 @@ WITH program_uses AS (
 	FROM unnest($50::text[], $51::text[], $52::text[], $53::timestamptz[], $54::text[], $55::bytea[], $56::numeric[], $57::numeric[])
 	     AS u(o, e, c, t, s, r, pe, pr)
 ), results AS (
-	INSERT INTO outbox (event_id, subject, payload)
-	SELECT e, $58, r FROM unnest($59::text[], $55::bytea[]) WITH ORDINALITY AS u(e, r, n)
+	INSERT INTO outbox (event_id, subject, payload, trace_parent)
+	SELECT e, $58, r, NULLIF(tp, '') FROM unnest($59::text[], $55::bytea[], $79::text[]) WITH ORDINALITY AS u(e, r, tp, n)
 	ORDER BY n
 	ON CONFLICT (event_id) DO NOTHING
 )` + couponsSQL + `
@@ -134,6 +134,7 @@ func (w *batchWrites) queue(pb *pgx.Batch, catalogVersion int64, resultsSubject 
 	args = w.programUses.appendKeyArgs(args)
 	args = w.customerUses.appendKeyArgs(args)
 	args = w.coupons.appendArgs(args)
+	args = append(args, w.outbox.traceParents) // $79
 	pb.Queue(writeSQL, args...)
 	*w = batchWrites{}
 }
@@ -443,11 +444,13 @@ func (r *orderRows) appendArgs(args []any, catalogVersion int64) []any {
 // outboxRows are the batch's result events; their payloads are the
 // stored orders' results, in the same order.
 type outboxRows struct {
-	ids []string
+	ids          []string
+	traceParents []string // "" untraced (see BatchEvent.TraceParent)
 }
 
-func (r *outboxRows) add(eventID string) {
+func (r *outboxRows) add(eventID, traceParent string) {
 	r.ids = append(r.ids, eventID)
+	r.traceParents = append(r.traceParents, traceParent)
 }
 
 func (r *outboxRows) appendArgs(args []any, subject string) []any {

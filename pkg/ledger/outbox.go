@@ -44,14 +44,44 @@ func queueEnqueue(b *pgx.Batch, subject, eventID string, event any) error {
 	if err != nil {
 		return fmt.Errorf("ledger: marshal %s: %w", eventID, err)
 	}
-	queueEnqueueJSON(b, subject, eventID, payload)
+	queueEnqueueJSON(b, subject, eventID, payload, "")
 	return nil
 }
 
-// queueEnqueueJSON is queueEnqueue for an event already marshalled.
-func queueEnqueueJSON(b *pgx.Batch, subject, eventID string, payload []byte) {
-	b.Queue(enqueueSQL, eventID, subject, payload)
+// queueEnqueueJSON is queueEnqueue for an event already marshalled, with
+// the traceparent of the span that produced it ("" untraced).
+func queueEnqueueJSON(b *pgx.Batch, subject, eventID string, payload []byte, traceParent string) {
+	if traceParent == "" {
+		b.Queue(enqueueSQL, eventID, subject, payload)
+		return
+	}
+	b.Queue(enqueueTracedSQL, eventID, subject, payload, traceParent)
 }
+
+// WithTraceParent returns ctx carrying the W3C traceparent of the span of
+// the event processed under it: Store.Process and ProcessDeferred write it
+// into the result's outbox row (Batch takes BatchEvent.TraceParent).
+func WithTraceParent(ctx context.Context, traceParent string) context.Context {
+	if traceParent == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, traceParentKey{}, traceParent)
+}
+
+type traceParentKey struct{}
+
+func traceParentOf(ctx context.Context) string {
+	tp, _ := ctx.Value(traceParentKey{}).(string)
+	return tp
+}
+
+// enqueueTracedSQL is enqueueSQL with the row's trace_parent.
+const enqueueTracedSQL = `
+	WITH ins AS (
+		INSERT INTO outbox (event_id, subject, payload, trace_parent) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (event_id) DO NOTHING
+	)
+	SELECT pg_notify('` + OutboxChannel + `', '')`
 
 // OutboxRow is one result event waiting to be published.
 type OutboxRow struct {
@@ -60,6 +90,9 @@ type OutboxRow struct {
 	Subject   string
 	Payload   []byte
 	CreatedAt time.Time
+	// TraceParent is the traceparent of the event span that wrote the row
+	// ("" untraced): the relay's publish continues that trace.
+	TraceParent string
 }
 
 // NextOutbox deletes the rows of published (acknowledged by JetStream) and
@@ -86,7 +119,7 @@ func NextOutbox(ctx context.Context, db DB, published []int64, limit int) ([]Out
 	if len(published) > 0 {
 		b.Queue(`DELETE FROM outbox WHERE id = ANY($1)`, published)
 	}
-	b.Queue(`SELECT id, event_id, subject, payload, created_at FROM outbox WHERE id > 0 ORDER BY id LIMIT $1`, limit).
+	b.Queue(`SELECT id, event_id, subject, payload, created_at, COALESCE(trace_parent, '') FROM outbox WHERE id > 0 ORDER BY id LIMIT $1`, limit).
 		Query(func(rows pgx.Rows) error {
 			var err error
 			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[OutboxRow])

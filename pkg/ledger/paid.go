@@ -105,7 +105,7 @@ func (s *Store) processPaid(ctx context.Context, tx pgx.Tx, cat *rules.Catalog, 
 		plan.queueWrites(b, cat, ev, &couponCheck)
 	}
 	queueProcessedOrder(b, ev, cat, res, plan, doc)
-	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc)
+	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc, traceParentOf(ctx))
 	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
 		return nil, err
 	}

@@ -212,7 +212,7 @@ func (s *Store) processReversal(ctx context.Context, tx pgx.Tx, cat *rules.Catal
 		INSERT INTO order_reversals (event_id, kind, order_id, original_order_id, customer_id, occurred_at, status, catalog_version, result)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		ev.EventID, kind, orderID, origID, orig.customerID, t, res.Status, cat.Version, doc)
-	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc)
+	queueEnqueueJSON(b, s.subjects.ResultsOrder(), res.EventID, doc, traceParentOf(ctx))
 	if err := runBatch(ctx, tx, b, "write effects of "+ev.EventID); err != nil {
 		return nil, err
 	}
