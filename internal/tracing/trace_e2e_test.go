@@ -117,7 +117,10 @@ func (r *receiver) snapshot() ([]span, int) {
 	return append([]span(nil), r.spans...), r.requests
 }
 
-const webhookKey = "webhook-key-trace-e2e-7f"
+const (
+	webhookKey = "webhook-key-trace-e2e-7f"
+	posKey     = "pos-key-trace-e2e-3c"
+)
 
 // pipeline is an engine with every worker, against the fake Odoo.
 type pipeline struct {
@@ -170,7 +173,7 @@ programs:
 		OdooURL: p.odoo.URL, OdooDB: p.odoo.DB, OdooLogin: p.odoo.Login, OdooAPIKey: config.Secret(p.odoo.APIKey),
 		OdooModel: "pos.order", OdooMethod: "promo_engine_apply", OdooTimeout: 5 * time.Second, OdooConcurrency: 2,
 		OdooReadbackMaxWait: time.Hour,
-		APIKeys:             config.APIKeys{{Key: webhookKey, Role: config.RoleWebhook}},
+		APIKeys:             config.APIKeys{{Key: webhookKey, Role: config.RoleWebhook}, {Key: posKey, Role: config.RolePOS}},
 	}
 	e, err := engine.Start(ctx, cfg, config.AllWorkers, logging.New(p.logs, "json", "debug"))
 	require.NoError(t, err)
@@ -386,4 +389,90 @@ func names(spans map[string]span) []string {
 		out = append(out, s.name)
 	}
 	return out
+}
+
+// post sends body to an API route with the pos key and returns the status.
+func (p *pipeline) post(route string, body []byte) int {
+	req, err := http.NewRequestWithContext(p.ctx, http.MethodPost, "http://"+p.engine.HTTPAddr()+route, bytes.NewReader(body))
+	require.NoError(p.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+posKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(p.t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// The other ways in are traced too: an event posted to POST /v1/events is
+// one trace from the HTTP span through the order worker to the relay's
+// publish; a quote over HTTP has its server span with the database queries
+// under it; a quote over NATS (promo.quote) has its server span.
+func TestAPIEventAndQuotesAreTraced(t *testing.T) {
+	rcv := newReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_TRACES_EXPORTER", "")
+	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+	shutdown, err := tracing.Setup(context.Background())
+	require.NoError(t, err)
+	p := startPipeline(t)
+
+	order := `"company_id":"1","pos_config_id":"3","order":{"id":"9001","currency":"IDR","customer_id":"c9","lines":[{"id":"1","product_id":"p1","category_ids":["5"],"qty":"1","unit_price":"20000"}]}`
+	event := []byte(`{"event_id":"api-9001","type":"pos.order.paid","occurred_at":"2026-11-24T10:00:00+07:00",` + order + `}`)
+	require.Equal(t, http.StatusAccepted, p.post("/v1/events", event))
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.pushed["result:api-9001"]
+	}, time.Minute, 20*time.Millisecond, "the event's result reaches Odoo")
+	quote := []byte(`{"customer_id":"c9","currency":"IDR","occurred_at":"2026-11-24T10:00:00+07:00","company_id":"1","pos_config_id":"3",` +
+		`"lines":[{"id":"1","product_id":"p1","category_ids":["5"],"qty":"1","unit_price":"20000"}]}`)
+	require.Equal(t, http.StatusOK, p.post("/v1/quote", quote))
+	_, err = p.engine.NC.RequestWithContext(p.ctx, "promo.quote", quote)
+	require.NoError(t, err)
+
+	p.engine.Stop()
+	require.NoError(t, shutdown(context.Background()))
+	spans, _ := rcv.snapshot()
+	server := func(name string) span {
+		t.Helper()
+		var found []span
+		for _, s := range spans {
+			if s.kind == tracepb.Span_SPAN_KIND_SERVER && s.name == name {
+				found = append(found, s)
+			}
+		}
+		require.Len(t, found, 1, "one %q server span", name)
+		return found[0]
+	}
+	children := func(parent span, kind tracepb.Span_SpanKind) []span {
+		var out []span
+		for _, s := range spans {
+			if s.parentID == parent.spanID && s.kind == kind {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	root := server("POST /v1/events")
+	pub := children(root, tracepb.Span_SPAN_KIND_PRODUCER)
+	require.Len(t, pub, 1, "the HTTP span publishes the event")
+	require.Equal(t, "api-9001", pub[0].attrs["promo.event_id"])
+	var ev span
+	for _, s := range spans {
+		if s.name == "process order event" && s.attrs["promo.event_id"] == "api-9001" {
+			ev = s
+		}
+	}
+	require.Equal(t, root.traceID, ev.traceID, "the order worker's span is in the request's trace")
+	require.Equal(t, "applied", ev.attrs["promo.outcome"])
+	relay := children(ev, tracepb.Span_SPAN_KIND_PRODUCER)
+	require.Len(t, relay, 1)
+	require.Equal(t, "result:api-9001", relay[0].attrs["promo.event_id"])
+
+	httpQuote := server("POST /v1/quote")
+	require.NotEmpty(t, children(httpQuote, tracepb.Span_SPAN_KIND_CLIENT), "database queries under the HTTP quote")
+	server("quote promo.quote")
 }
