@@ -59,9 +59,12 @@ func Decode(data []byte) (*Event, error) {
 	if ie := checkUTF8(data); ie != nil {
 		return nil, ie
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		return nil, invalid("", "not valid JSON: %s", jsonErrorText(err))
+	doc, parsed := parseJSON(data)
+	var err error
+	if !parsed { // jsonschema.UnmarshalJSON decides, and words the error
+		if doc, err = jsonschema.UnmarshalJSON(bytes.NewReader(data)); err != nil {
+			return nil, invalid("", "not valid JSON: %s", jsonErrorText(err))
+		}
 	}
 	obj, ok := doc.(map[string]any)
 	if !ok {
