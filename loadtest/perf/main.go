@@ -155,7 +155,14 @@ func run(ctx context.Context, o options) error {
 			})
 		}
 		for _, step := range steps {
+			// A run that fails to start (a port another program took, a
+			// server not ready in time on the loaded machine) is tried again.
 			res, err := step()
+			for try := 2; err != nil && try <= 3 && ctx.Err() == nil; try++ {
+				fmt.Fprintf(os.Stderr, "perf: round %d: run failed, try %d of 3: %v\n", r, try, err)
+				time.Sleep(5 * time.Second)
+				res, err = step()
+			}
 			if err != nil {
 				return err
 			}
