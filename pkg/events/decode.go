@@ -59,7 +59,7 @@ func Decode(data []byte) (*Event, error) {
 	if ie := checkUTF8(data); ie != nil {
 		return nil, ie
 	}
-	doc, parsed := parseJSON(data)
+	doc, screened, parsed := parseJSON(data)
 	var err error
 	if !parsed { // jsonschema.UnmarshalJSON decides, and words the error
 		if doc, err = jsonschema.UnmarshalJSON(bytes.NewReader(data)); err != nil {
@@ -72,8 +72,10 @@ func Decode(data []byte) (*Event, error) {
 	}
 	// Cheap refusal first: nothing the schema validator would spend seconds
 	// on, nothing PostgreSQL would refuse, gets past this walk.
-	if vs := screen(doc); len(vs) > 0 {
-		return nil, &InvalidError{Violations: vs}
+	if !screened {
+		if vs := screen(doc); len(vs) > 0 {
+			return nil, &InvalidError{Violations: vs}
+		}
 	}
 	rawType, present := obj["type"]
 	if !present {

@@ -2,6 +2,9 @@ package events
 
 import (
 	"encoding/json"
+	"strings"
+
+	"github.com/promoengine/promoengine/pkg/dec"
 )
 
 // parseJSON is the hot path's JSON reader: the same document that
@@ -14,26 +17,33 @@ import (
 // the error. FuzzParseJSON checks that whatever it reads, UnmarshalJSON reads
 // the same.
 //
+// Along the way it notes whatever the screen (screen.go) refuses: a NUL in
+// a string or key, an array of more than MaxLines items, a number text
+// dec.CheckText refuses. screened is true when there is none, and Decode
+// then skips the screen's walk; FuzzParseJSON checks the screen would
+// indeed find nothing.
+//
 // data must be valid UTF-8 (Decode checks it first).
-func parseJSON(data []byte) (doc any, ok bool) {
+func parseJSON(data []byte) (doc any, screened, ok bool) {
 	p := jsonParser{b: data}
 	p.space()
 	v, ok := p.value(0)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 	p.space()
 	if p.i != len(p.b) {
-		return nil, false
+		return nil, false, false
 	}
-	return v, true
+	return v, !p.suspect, true
 }
 
 const maxParseDepth = 64
 
 type jsonParser struct {
-	b []byte
-	i int
+	b       []byte
+	i       int
+	suspect bool // something the screen refuses may be in the document
 }
 
 func (p *jsonParser) space() {
@@ -128,6 +138,9 @@ func (p *jsonParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
+		if len(a) > MaxLines {
+			p.suspect = true
+		}
 		if end, ok := p.next(']'); !ok {
 			return nil, false
 		} else if end {
@@ -174,6 +187,9 @@ func (p *jsonParser) str() (string, bool) {
 			if json.Unmarshal(p.b[start:p.i], &s) != nil {
 				return "", false
 			}
+			if strings.IndexByte(s, 0) >= 0 { // only an escape can write a NUL
+				p.suspect = true
+			}
 			return s, true
 		case c == '\\':
 			escaped = true
@@ -216,7 +232,11 @@ func (p *jsonParser) number() (any, bool) {
 			return nil, false
 		}
 	}
-	return json.Number(p.b[start:p.i]), true
+	n := json.Number(p.b[start:p.i])
+	if dec.CheckText(string(n)) != nil {
+		p.suspect = true
+	}
+	return n, true
 }
 
 // digits skips [0-9]+; false when there is none.
