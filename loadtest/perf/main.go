@@ -7,7 +7,7 @@
 // the engine's RSS. Absolute figures on a shared 2-core machine drift from
 // run to run; ratios taken in the same invocation drift much less.
 //
-//	go run ./loadtest/perf --rounds 3          # or: make perf
+//	go run ./loadtest/perf --rounds 3          # or: make perf (finds ../shared/floor)
 //
 // Both pipelines run as subprocesses and their output is parsed; perf
 // changes neither. The floor gets a private PostgreSQL cluster (fsync on)
@@ -18,6 +18,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -58,7 +59,7 @@ func main() {
 	flag.DurationVar(&o.maxDur, "max-duration", 20*time.Second, "how long the engine's full-speed run publishes")
 	flag.DurationVar(&o.rateDur, "rate-duration", 15*time.Second, "how long the runs at --rate publish")
 	flag.IntVar(&o.rate, "rate", 1000, "the low, fixed rate of the latency runs (orders/s)")
-	flag.StringVar(&o.floorDir, "floor", "../shared/floor", "the floor's source folder (built in place, read only)")
+	flag.StringVar(&o.floorDir, "floor", "", "the floor's source folder, built in place, read only (default: shared/floor in the nearest parent folder that has one)")
 	flag.IntVar(&o.floorMaxN, "floor-n", 100000, "orders of the floor's full-speed run")
 	flag.IntVar(&o.floorBatch, "floor-batch", 200, "the floor's batch size")
 	flag.IntVar(&o.floorWork, "floor-workers", 4, "the floor's worker goroutines")
@@ -102,8 +103,8 @@ func run(ctx context.Context, o options) error {
 			defer os.RemoveAll(dir)
 		}
 	}
-	floorDir, err := filepath.Abs(o.floorDir)
-	if err != nil {
+	floorDir, err := findFloor(o.floorDir)
+	if err != nil && !o.skipFloor {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "perf: building into %s\n", dir)
@@ -173,6 +174,26 @@ func run(ctx context.Context, o options) error {
 	}
 	report(os.Stdout, o, results)
 	return nil
+}
+
+// findFloor is dir, or shared/floor in the nearest parent of the working
+// directory that has one (the repository sits beside shared/ or deeper).
+func findFloor(dir string) (string, error) {
+	if dir != "" {
+		return filepath.Abs(dir)
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := filepath.Dir(wd); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "shared", "floor", "e2e.go")); err == nil {
+			return filepath.Join(d, "shared", "floor"), nil
+		}
+		if d == filepath.Dir(d) {
+			return "", errors.New("no shared/floor above the working directory: pass --floor")
+		}
+	}
 }
 
 func (r result) line() string {
