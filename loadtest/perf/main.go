@@ -232,9 +232,13 @@ func runEngine(ctx context.Context, o options, dir string, rate int, dur time.Du
 	_ = os.RemoveAll(data)
 	args := []string{"--rate", strconv.Itoa(rate), "--duration", dur.String(),
 		"--engine", filepath.Join(dir, "promoengine"), "--data-dir", data}
+	// The loadtest turns the engine's profiler on at its default port,
+	// which another engine on a shared machine may hold: any free port.
+	env := "PROMO_PPROF_ADDR=127.0.0.1:0"
 	if o.engineEnv != "" {
-		args = append(args, "--engine-env", o.engineEnv)
+		env += "," + o.engineEnv
 	}
+	args = append(args, "--engine-env", env)
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, "loadtest"), args...)
 	cmd.Env = append(os.Environ(), "PROMO_COUPON_SECRET=loadtest-coupon-secret")
 	stdout, err := cmd.StdoutPipe()
