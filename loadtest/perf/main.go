@@ -254,10 +254,11 @@ func runEngine(ctx context.Context, o options, dir string, rate int, dur time.Du
 	}
 	res := result{who: "engine", kind: kind}
 	var (
-		mu     sync.Mutex
-		meter  *cpuWindow
-		rss    rssMax
-		errOut strings.Builder
+		mu         sync.Mutex
+		meter      *cpuWindow
+		enginePIDs []int
+		rss        rssMax
+		errOut     strings.Builder
 	)
 	done := make(chan struct{})
 	go func() {
@@ -266,15 +267,25 @@ func runEngine(ctx context.Context, o options, dir string, rate int, dur time.Du
 		for sc.Scan() {
 			line := sc.Text()
 			if m := enginePIDRe.FindStringSubmatch(line); m != nil {
+				// Every engine announced is measured (their CPU summed, the
+				// first one's RSS); all are announced before the load starts.
 				pid, _ := strconv.Atoi(m[1])
 				mu.Lock()
-				if meter == nil { // the first engine announced is measured
+				enginePIDs = append(enginePIDs, pid)
+				if meter == nil {
 					groups := map[string]func() []int{
-						"engine":   func() []int { return []int{pid} },
+						"engine": func() []int {
+							mu.Lock()
+							defer mu.Unlock()
+							return slices.Clone(enginePIDs)
+						},
 						"loadtest": func() []int { return []int{cmd.Process.Pid} },
 						"postgres": func() []int { return clusterPIDs(filepath.Join(data, "pg")) },
 					}
-					meter = startCPUWindow(groups)
+					mu.Unlock()
+					w := startCPUWindow(groups)
+					mu.Lock()
+					meter = w
 					rss.start(pid)
 				}
 				mu.Unlock()
@@ -290,10 +301,11 @@ func runEngine(ctx context.Context, o options, dir string, rate int, dur time.Du
 		line := sc.Text()
 		if strings.HasPrefix(line, "promoengine loadtest") {
 			mu.Lock()
-			if meter != nil {
-				meter.stop()
-			}
+			w := meter
 			mu.Unlock()
+			if w != nil { // not under mu: sampling takes it
+				w.stop()
+			}
 		}
 		switch {
 		case tableHeadRe.MatchString(line):
