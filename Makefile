@@ -86,3 +86,7 @@ proto-check: $(BUF) ## Lint the protobuf contract, check it for breaking changes
 .PHONY: build
 build: ## Build bin/promoengine.
 	$(GO) build -o bin/promoengine ./cmd/promoengine
+
+.PHONY: perf
+perf: ## Measure the engine beside the bare floor (../shared/floor): 3 alternating rounds, ratios engine/floor.
+	$(GO) run ./loadtest/perf --rounds 3

@@ -150,6 +150,10 @@ func (x Decimal) APD() *apd.Decimal {
 	return &a
 }
 
+// CopyTo sets a to the value, reusing a's storage: the allocation-free
+// form of APD for a hot loop that keeps its apd.Decimal values.
+func (x Decimal) CopyTo(a *apd.Decimal) { a.Set(&x.d) }
+
 // String renders the value in plain notation (never exponent form). A zero
 // never shows a sign: no Decimal holds a negative zero (see unsign).
 func (x Decimal) String() string { return x.d.Text('f') }

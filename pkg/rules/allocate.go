@@ -38,12 +38,13 @@ type allocScratch struct {
 	shares []dec.Decimal
 	parts  []allocPart
 	order  []*allocPart
+	total  apd.Decimal
 }
 
 // allocPart is a positive weight of an allocation.
 type allocPart struct {
 	i        int
-	w        *apd.Decimal
+	w        apd.Decimal
 	q, rem   apd.BigInt // share in quanta, and the remainder of the division
 	rounding bool
 }
@@ -57,7 +58,8 @@ func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places
 	for i := range shares {
 		shares[i] = zero
 	}
-	t := fixed(total, places).APD()
+	t := &s.total
+	fixed(total, places).CopyTo(t)
 	if t.Sign() <= 0 {
 		return shares
 	}
@@ -69,8 +71,9 @@ func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places
 	e := min(-places, t.Exponent)
 	for i, w := range weights {
 		if w.Sign() > 0 {
-			a := w.APD()
-			parts = append(parts, allocPart{i: i, w: a})
+			parts = append(parts, allocPart{i: i})
+			a := &parts[len(parts)-1].w
+			w.CopyTo(a)
 			e = min(e, a.Exponent)
 		}
 	}
@@ -83,7 +86,7 @@ func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places
 	}
 	var sum apd.BigInt
 	for k := range parts {
-		w := parts[k].w
+		w := &parts[k].w
 		scaleTo(&w.Coeff, w.Exponent, e)
 		sum.Add(&sum, &w.Coeff)
 	}
@@ -118,11 +121,10 @@ func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places
 			p.rounding = true
 		}
 	}
-	one := apd.NewBigInt(1)
 	for k := range parts {
 		p := &parts[k]
 		if p.rounding {
-			p.q.Add(&p.q, one)
+			p.q.Add(&p.q, bigOne)
 		}
 		var share apd.Decimal
 		share.Coeff.Set(&p.q)
@@ -131,6 +133,9 @@ func (s *allocScratch) allocate(total dec.Decimal, weights []dec.Decimal, places
 	}
 	return shares
 }
+
+// bigOne is 1, only ever read.
+var bigOne = apd.NewBigInt(1)
 
 // scaleTo rewrites a coefficient of exponent from as one of exponent to
 // (to ≤ from): c × 10^(from−to).

@@ -458,11 +458,12 @@ func (e *evaluation) discount(p *Program) (total dec.Decimal, reason, why string
 		raw, capped = base, ", capped at the target's net"
 	}
 	total = raw.Round(e.places)
-	reason = what + target + " (" + fixed(base, e.places).String() + ")" + capped
+	// Each reason is built in one concatenation: one allocation.
+	baseText := fixed(base, e.places).String()
 	if total.Sign() <= 0 {
-		return dec.Zero, "", "nothing to discount: " + reason + " rounds to 0"
+		return dec.Zero, "", "nothing to discount: " + what + target + " (" + baseText + ")" + capped + " rounds to 0"
 	}
-	return total, reason + ": " + total.String(), ""
+	return total, what + target + " (" + baseText + ")" + capped + ": " + total.String(), ""
 }
 
 // hundredth turns a percentage into a share without dividing.
