@@ -25,6 +25,13 @@ import (
 // subject (keying.Resolver), then acknowledges the original. The order
 // workers only ever see keyed events.
 //
+// A return or cancellation takes its sale's key; when the keyer does not
+// know the sale's customer it asks PostgreSQL, retrying while PostgreSQL
+// does not answer and waiting (up to SaleWait) while the sale is not
+// processed yet — after a failover the new keyer has no memory of the
+// sales the old one keyed. Events behind it wait meanwhile: guessing would
+// let the customer's later events overtake the reversal.
+//
 // Order: two events of one key are never in flight together. An event
 // waits until the previous event of its key is stored (a failed publish is
 // retried until it is), so a key's keyed copies are stored in the order of
@@ -35,6 +42,9 @@ import (
 // is kept in Promo-Original-Msg-Id. An event that cannot be read is
 // dead-lettered here, with the original's subject and bytes.
 type Keyer struct {
+	// SaleWait bounds the wait for a reversal's sale (DefaultSaleWait).
+	SaleWait time.Duration
+
 	js       jetstream.JetStream
 	subjects events.Subjects
 	resolver *keying.Resolver
@@ -55,6 +65,11 @@ type Keyer struct {
 	beatDone chan struct{}
 }
 
+// DefaultSaleWait is how long the keyer waits for the sale of a return or
+// cancellation to be processed before keying the reversal by its order
+// (keying.Resolver.KeyPatiently).
+const DefaultSaleWait = 10 * time.Second
+
 type keyerItem struct {
 	msg jetstream.Msg
 	src *consume.Source
@@ -66,7 +81,7 @@ const keyerWindow = 256
 // NewKeyer returns a keyer; call Start.
 func NewKeyer(js jetstream.JetStream, subjects events.Subjects, resolver *keying.Resolver, settler *consume.Settler,
 	heartbeat time.Duration, m *metrics.Metrics, log zerolog.Logger) *Keyer {
-	return &Keyer{js: js, subjects: subjects, resolver: resolver, settler: settler, metrics: m,
+	return &Keyer{js: js, subjects: subjects, resolver: resolver, settler: settler, metrics: m, SaleWait: DefaultSaleWait,
 		log: log.With().Str("worker", "keyer").Logger(), held: consume.NewHeld(heartbeat), wake: make(chan struct{}, 1)}
 }
 
@@ -203,7 +218,11 @@ func (k *Keyer) prepare(ctx context.Context, it keyerItem) *copyInFlight {
 		k.done1(it, serr)
 		return nil
 	}
-	key := k.resolver.Key(ctx, ev)
+	key, err := k.resolver.KeyPatiently(ctx, ev, k.SaleWait)
+	if err != nil { // stopping
+		k.done1(it, it.msg.Nak())
+		return nil
+	}
 	h := consume.DisarmHeaders(it.msg.Headers())
 	if id := h.Get(jetstream.MsgIDHeader); id != "" {
 		h.Set(events.HeaderOriginalMsgID, id)

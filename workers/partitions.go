@@ -230,11 +230,16 @@ func (p *Partitions) acquire(name string) *unitRun {
 	run := &unitRun{name: name, src: src, puller: puller, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(run.done); puller.Run(ctx) }()
 	go func() {
-		limit := 2*p.cfg.Timing.AckWait + 2*time.Second
+		// The wait converges (what others hold is acknowledged, or expires
+		// and is redelivered here); the limit only guards against a count
+		// that never comes right, and is generous because giving up early
+		// can reorder a customer's events (a consumer leader election or a
+		// loaded machine can hold the count for several AckWaits).
+		limit := 3*p.cfg.Timing.AckWait + 30*time.Second
 		waited, timedOut := g.watch(ctx, func() jetstream.Consumer { mu.Lock(); defer mu.Unlock(); return cons }, 200*time.Millisecond, limit)
 		switch {
 		case timedOut:
-			p.log.Warn().Str("consumer", name).Dur("waited", waited).Msg("unit acquired: messages held elsewhere did not come back in time; going on")
+			p.log.Error().Str("consumer", name).Dur("waited", waited).Msg("unit acquired: messages held elsewhere did not come back in time; going on (their customers' events may be applied out of order)")
 		case waited > time.Second:
 			p.log.Info().Str("consumer", name).Dur("waited", waited).Msg("unit acquired once the messages its previous owner held came back")
 		}

@@ -55,6 +55,53 @@ func (r *Resolver) Key(ctx context.Context, ev *events.Event) events.Key {
 	})
 }
 
+// KeyPatiently is Key for a publisher that can wait, the keyer: it keys
+// events in stream order, so waiting for a reversal's sale delays the
+// events behind it instead of letting them overtake it. A reversal whose
+// sale's customer it does not know is looked up until the lookup answers
+// (PostgreSQL unreachable: retried, never guessed), and while the sale is
+// not processed yet, for up to saleWait: a sale published just before,
+// still in flight — the usual case after the keyer moved to another
+// process, whose memory of recent sales is empty. Past saleWait the
+// reversal is keyed by its order (a return published before its sale).
+// It returns ctx's error when ctx ends first.
+func (r *Resolver) KeyPatiently(ctx context.Context, ev *events.Event, saleWait time.Duration) (events.Key, error) {
+	if ev.Paid != nil || r.db == nil {
+		return r.Key(ctx, ev), nil
+	}
+	orderID := string(ev.ReferencedOrderID())
+	if c, ok := r.sales.get(orderID); ok {
+		return events.KeyOf(ev, func(events.ID) events.ID { return events.ID(c) }), nil
+	}
+	start := time.Now()
+	wait := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		c, found, err := ledger.SaleOfOrder(lctx, r.db, orderID)
+		cancel()
+		switch {
+		case err == nil && found:
+			if c != "" {
+				r.sales.put(orderID, c)
+			}
+			return events.KeyOf(ev, func(events.ID) events.ID { return events.ID(c) }), nil
+		case err == nil && time.Since(start) >= saleWait:
+			r.log.Warn().Str("order_id", orderID).Dur("waited", time.Since(start)).
+				Msg("the sale of a return or cancellation is not processed; keying it by its order (it waits for its sale)")
+			return events.OrderKey(events.ID(orderID)), nil
+		case err != nil && ctx.Err() == nil && (attempt == 1 || attempt%20 == 0):
+			r.log.Warn().Err(err).Str("order_id", orderID).Int("attempt", attempt).
+				Msg("look up the customer of an order to key its reversal; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
 // Subject is the keyed subject ev is published on.
 func (r *Resolver) Subject(ctx context.Context, s events.Subjects, ev *events.Event) string {
 	return s.KeyedOrderSubject(ev.Type, r.Key(ctx, ev))

@@ -58,7 +58,7 @@ func (m *migration) importCatalog(t *testing.T) {
 		"Juice 20%": loyalty.OutcomeTranslated, "10% over $20": loyalty.OutcomeTranslated,
 		"Half price on the cheapest of 20": loyalty.OutcomeTranslated, "Summer $1 off, 100 uses": loyalty.OutcomeTranslated,
 		"Welcome code": loyalty.OutcomeTranslated, "Coupon 15%": loyalty.OutcomeTranslated,
-		"Come back 10%": loyalty.OutcomePartial, "Loyalty card": loyalty.OutcomePartial,
+		"Come back 10%": loyalty.OutcomeTranslated, "Loyalty card": loyalty.OutcomePartial,
 		"Gift cards": loyalty.OutcomeUntranslated, "eWallet": loyalty.OutcomeUntranslated,
 		"Wholesale 5%": loyalty.OutcomeUntranslated, "Two rules": loyalty.OutcomeUntranslated,
 		"Pricey products": loyalty.OutcomeUntranslated, "Old 30%": loyalty.OutcomeSkipped,

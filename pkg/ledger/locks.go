@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,22 @@ func CustomersOfOrders(ctx context.Context, db DB, orderIDs []string) (map[strin
 		return nil, dbErr("customers of orders", err)
 	}
 	return out, nil
+}
+
+// SaleOfOrder tells whether the sale of orderID was processed and, if so,
+// its customer ("" for an anonymous sale).
+func SaleOfOrder(ctx context.Context, db DB, orderID string) (customer string, found bool, err error) {
+	var c *string
+	err = db.QueryRow(ctx, `SELECT customer_id FROM processed_orders WHERE order_id = $1`, orderID).Scan(&c)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, dbErr("sale of order", err)
+	case c != nil:
+		return *c, true, nil
+	}
+	return "", true, nil
 }
 
 // sortedUnique returns the distinct non-empty ids in bytewise order (the
