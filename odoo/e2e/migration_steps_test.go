@@ -27,6 +27,9 @@ func (m *migration) startNATSAndDB() {
 		"PROMO_NATS_URL": ns.URL(), "PROMO_DATABASE_URL": testdb.NewDatabase(m.t),
 		"PROMO_ODOO_URL": m.server.url, "PROMO_ODOO_DB": m.odoo.db, "PROMO_ODOO_LOGIN": "promo-engine",
 		"PROMO_ODOO_API_KEY": m.shop.Key, "PROMO_API_KEYS": posKey + ":pos", "PROMO_LOG_LEVEL": "info",
+		// The import translates next-order coupon programs to engine-issued
+		// coupons, so the catalog needs the coupon secret.
+		"PROMO_COUPON_SECRET": "migration-e2e-coupon-secret",
 	}
 	m.seq.Store(time.Now().Unix() % 10000 * 100)
 }
@@ -276,7 +279,9 @@ func (m *migration) shadowOrders(t *testing.T) {
 			[]cardChange{{card: ann, program: "Loyalty card", points: 16.2, partner: s.Ann},
 				{card: -1, program: "10% over $20", points: 0, codes: []string{"E1"}},
 				{card: -2, program: "Come back 10%", points: 1}}),
-			[]expect{{"Come back 10%", shadow.FieldCouponsIssued, "0", "1", shadow.ExplainCouponsNotIssued}}},
+			// The engine issues the next-order coupon too (SPEC §6.10), so
+			// the two agree.
+			nil},
 		{"F: an anonymous Candy", m.payWithLoyalty(0, []goods{{s.Candy, 1, 1}}, nil, nil), nil},
 		{"G: a Gum at 0.99: 0.495 points, Odoo rounds up", m.payWithLoyalty(s.Ann,
 			[]goods{{s.Gum, 1, 0.99}}, nil,
