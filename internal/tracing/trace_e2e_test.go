@@ -204,8 +204,9 @@ func (p *pipeline) webhook(id int64) string {
 	return eventID
 }
 
-func TestWebhookOrderIsOneTraceFromHTTPToOdooPush(t *testing.T) {
-	rcv := newReceiver(t)
+// exportTo sets tracing up, by OpenTelemetry's variables, to export every
+// span to rcv; the function returned flushes and ends it.
+func exportTo(t *testing.T, rcv *receiver) func(context.Context) error {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
 	t.Setenv("OTEL_TRACES_EXPORTER", "")
@@ -214,6 +215,12 @@ func TestWebhookOrderIsOneTraceFromHTTPToOdooPush(t *testing.T) {
 	shutdown, err := tracing.Setup(context.Background())
 	require.NoError(t, err)
 	require.True(t, tracing.Enabled())
+	return shutdown
+}
+
+func TestWebhookOrderIsOneTraceFromHTTPToOdooPush(t *testing.T) {
+	rcv := newReceiver(t)
+	shutdown := exportTo(t, rcv)
 	p := startPipeline(t)
 	eventID := p.webhook(odootest.PaidOrderID)
 	resultHeader := p.resultTraceParent()
@@ -410,12 +417,7 @@ func (p *pipeline) post(route string, body []byte) int {
 // under it; a quote over NATS (promo.quote) has its server span.
 func TestAPIEventAndQuotesAreTraced(t *testing.T) {
 	rcv := newReceiver(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rcv.srv.URL)
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-	t.Setenv("OTEL_TRACES_EXPORTER", "")
-	t.Setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
-	shutdown, err := tracing.Setup(context.Background())
-	require.NoError(t, err)
+	shutdown := exportTo(t, rcv)
 	p := startPipeline(t)
 
 	order := `"company_id":"1","pos_config_id":"3","order":{"id":"9001","currency":"IDR","customer_id":"c9","lines":[{"id":"1","product_id":"p1","category_ids":["5"],"qty":"1","unit_price":"20000"}]}`
@@ -429,7 +431,7 @@ func TestAPIEventAndQuotesAreTraced(t *testing.T) {
 	quote := []byte(`{"customer_id":"c9","currency":"IDR","occurred_at":"2026-11-24T10:00:00+07:00","company_id":"1","pos_config_id":"3",` +
 		`"lines":[{"id":"1","product_id":"p1","category_ids":["5"],"qty":"1","unit_price":"20000"}]}`)
 	require.Equal(t, http.StatusOK, p.post("/v1/quote", quote))
-	_, err = p.engine.NC.RequestWithContext(p.ctx, "promo.quote", quote)
+	_, err := p.engine.NC.RequestWithContext(p.ctx, "promo.quote", quote)
 	require.NoError(t, err)
 
 	p.engine.Stop()
