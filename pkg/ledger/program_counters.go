@@ -54,9 +54,9 @@ func (c *ProgramCounters) stamp(eventID string) {
 	}
 }
 
-// stampOrderSQL dates the inbox rows of a batch at the end of its writes,
-// when its customers' and counters' rows are locked, one microsecond apart
-// in the order the events were applied. Who gets the last
+// stampOrderSQL dates the inbox rows of a batch that took or gave back
+// uses of limited programs at the moment the counters are locked, one
+// microsecond apart in the order the events were applied. Who gets the last
 // uses of a global limit is decided by that moment, across processes and
 // partitions, which a transaction's start time (the inbox's default) does
 // not reflect; a dry run re-applies processed events in inbox order, and
@@ -178,19 +178,6 @@ func (c *ProgramCounters) Flush(ctx context.Context, tx pgx.Tx) error {
 	return check()
 }
 
-// queueStamp dates the batch's inbox rows now, in the order applied (see
-// stampOrderSQL). Every batch is dated so, not only those that use limited
-// programs: a batch's start time does not order two transactions that
-// wait for each other on a customer's lock (a reversal keyed apart from
-// its customer's other events), and a dry run re-applies events in this
-// order.
-func (c *ProgramCounters) queueStamp(b *pgx.Batch) {
-	if len(c.order) > 0 {
-		b.Queue(stampOrderSQL, c.order)
-		c.order = nil
-	}
-}
-
 func compareKeys(a, b counterKey) int {
 	if c := cmp.Compare(a.program, b.program); c != 0 {
 		return c
@@ -217,10 +204,14 @@ func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
 			programs, scopes, periods)
 	}
 	if len(c.delta) == 0 {
-		c.queueStamp(b)
 		return func() error { return nil }
 	}
-	defer c.queueStamp(b) // after the counters' rows are locked
+	defer func() {
+		if len(c.order) > 0 {
+			b.Queue(stampOrderSQL, c.order) // after the counters' rows are locked
+			c.order = nil
+		}
+	}()
 	keys := slices.SortedFunc(maps.Keys(c.delta), compareKeys)
 	n := len(keys)
 	programs, scopes, periods := make([]string, n), make([]string, n), make([]string, n)
