@@ -51,6 +51,8 @@ type bundle struct {
 	subjects events.Subjects
 	op       *ops.Operator
 	log      zerolog.Logger
+	// transactions is the engine's PROMO_TRANSACTIONS (0: the default).
+	transactions int
 }
 
 func setup(t *testing.T) *bundle {
@@ -88,7 +90,7 @@ func (b *bundle) startEngine(maxDeliver int, workers ...string) *engine.Engine {
 	cfg := &config.Config{
 		NATSURL: b.nats.URL(), DatabaseURL: b.dbURL, HTTPAddr: "off",
 		BatchSize: 64, Lanes: 4, MaxDeliver: maxDeliver, DuplicateWindow: 10 * time.Minute,
-		OdooConcurrency: 1, OdooTimeout: time.Second, CouponSecret: couponSecret,
+		OdooConcurrency: 1, OdooTimeout: time.Second, CouponSecret: couponSecret, Transactions: b.transactions,
 	}
 	e, err := engine.Start(b.ctx, cfg, workers, b.log)
 	require.NoError(b.t, err)
