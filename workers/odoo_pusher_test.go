@@ -217,6 +217,15 @@ func (b *pusherBundle) pushes(outcome string) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// waitPushes waits until n pushes have the outcome: a push is counted once
+// its acknowledgement returned, which may be a moment after the consumer
+// shows it settled.
+func (b *pusherBundle) waitPushes(outcome string, n int) {
+	b.t.Helper()
+	require.Eventually(b.t, func() bool { return b.pushes(outcome) == float64(n) }, 10*time.Second, 10*time.Millisecond,
+		"%d pushes %s; counted %v", n, outcome, b.pushes(outcome))
+}
+
 func TestOdooPusherPushesEachResultOnce(t *testing.T) {
 	t.Parallel()
 	b := setupPusher(t, 5*time.Second)
@@ -249,7 +258,7 @@ func TestOdooPusherPushesEachResultOnce(t *testing.T) {
 		require.JSONEq(t, string(sent[fmt.Sprint(id)]), string(r.Result))
 		require.Empty(t, r.Kwargs)
 	}
-	require.Equal(t, 30.0, b.pushes("delivered"))
+	b.waitPushes("delivered", 30)
 	require.Equal(t, 1, b.odoo.Authentications())
 }
 
@@ -273,7 +282,7 @@ func TestOdooPusherRetriesTransientFailuresThenDelivers(t *testing.T) {
 	require.Len(t, applied, 1)
 	require.JSONEq(t, string(data), string(applied[0].Result))
 	require.Len(t, b.odoo.CallsTo("pos.order", "promo_engine_apply"), 5)
-	require.Equal(t, 1.0, b.pushes("delivered"))
+	b.waitPushes("delivered", 1)
 	require.Equal(t, 2.0, b.pushes("retried"))
 	require.Equal(t, 0.0, b.pushes("dead_lettered"))
 
@@ -370,7 +379,7 @@ func TestOdooPusherReauthenticatesOnceAfterAccessDenied(t *testing.T) {
 	b.waitSettled()
 	require.Equal(t, 2, b.odoo.Authentications())
 	require.Len(t, b.odoo.CallsTo("pos.order", "promo_engine_apply"), 2)
-	require.Equal(t, 1.0, b.pushes("delivered"))
+	b.waitPushes("delivered", 1)
 	require.Equal(t, 0.0, b.pushes("retried"))
 }
 
@@ -534,7 +543,7 @@ func TestOdooPusherWaitsInPlaceWhileOdooIsDown(t *testing.T) {
 	applied := b.waitApplied(len(orders))
 	b.waitSettled()
 	require.Len(t, applied, len(orders), "each result pushed once")
-	require.Equal(t, float64(len(orders)), b.pushes("delivered"))
+	b.waitPushes("delivered", len(orders))
 	require.Zero(t, b.pushes("retried"), "nothing naked: the results waited in place")
 	require.Zero(t, b.pushes("dead_lettered"))
 	require.NotEmpty(t, b.odoo.CallsTo("pos.order", "search_count"), "Odoo was probed")
@@ -567,5 +576,5 @@ func TestOdooPusherSlowOdooNeverPushesTwice(t *testing.T) {
 		require.False(t, seen[r.OrderIDs[0]], "order %d pushed twice", r.OrderIDs[0])
 		seen[r.OrderIDs[0]] = true
 	}
-	require.Equal(t, 8.0, b.pushes("delivered"))
+	b.waitPushes("delivered", 8)
 }
