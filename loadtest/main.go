@@ -156,7 +156,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	groups := []*groupCPU{newGroupCPU("load generator (with the embedded NATS server unless --nats-url)", selfCPU)}
-	if read := postgresCPU(filepath.Join(dir, "pg")); o.databaseURL != "" && read != nil {
+	if read := postgresCPU(filepath.Join(dir, "pg")); read != nil { // the cluster this run started
 		groups = append(groups, newGroupCPU("PostgreSQL (postmaster and backends)", read))
 	}
 	return measure(ctx, o, js, pids, groups)

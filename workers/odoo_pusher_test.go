@@ -223,7 +223,7 @@ func (b *pusherBundle) pushes(outcome string) float64 {
 func (b *pusherBundle) waitPushes(outcome string, n int) {
 	b.t.Helper()
 	require.Eventually(b.t, func() bool { return b.pushes(outcome) == float64(n) }, 10*time.Second, 10*time.Millisecond,
-		"%d pushes %s; counted %v", n, outcome, b.pushes(outcome))
+		"%d pushes %s", n, outcome)
 }
 
 func TestOdooPusherPushesEachResultOnce(t *testing.T) {

@@ -116,12 +116,11 @@ func (r *Resolver) customerOf(ctx context.Context, orderID string) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	m, err := ledger.CustomersOfOrders(ctx, r.db, []string{orderID})
+	c, _, err := ledger.SaleOfOrder(ctx, r.db, orderID)
 	if err != nil {
 		r.log.Warn().Err(err).Str("order_id", orderID).Msg("look up the customer of an order to key its reversal; keying it by the order")
 		return ""
 	}
-	c := m[orderID]
 	if c != "" {
 		r.sales.put(orderID, c)
 	}
