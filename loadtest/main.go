@@ -131,6 +131,7 @@ func run(ctx context.Context, o options) error {
 		o.databaseURL = cl.URL("postgres")
 	}
 	pids := []int(o.enginePIDs)
+	var addrs []string // the engines' HTTP servers, when this run started them
 	if len(pids) == 0 {
 		procs, err := startEngines(ctx, o, dir)
 		defer func() {
@@ -143,6 +144,7 @@ func run(ctx context.Context, o options) error {
 		}
 		for _, p := range procs {
 			pids = append(pids, p.cmd.Process.Pid)
+			addrs = append(addrs, p.addr)
 		}
 	}
 
@@ -159,7 +161,7 @@ func run(ctx context.Context, o options) error {
 	if read := postgresCPU(filepath.Join(dir, "pg")); read != nil { // the cluster this run started
 		groups = append(groups, newGroupCPU("PostgreSQL (postmaster and backends)", read))
 	}
-	return measure(ctx, o, js, pids, groups)
+	return measure(ctx, o, js, pids, addrs, groups)
 }
 
 // pidList is the repeatable, comma-separated --engine-pid.
@@ -190,6 +192,7 @@ func (l *pidList) Set(v string) error {
 // engineProc is the engine started for the run.
 type engineProc struct {
 	cmd  *exec.Cmd
+	addr string // its HTTP server (/metrics)
 	done chan struct{}
 }
 
@@ -263,7 +266,7 @@ func startEngine(bin string, env []string, dir string, i int) (*engineProc, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &engineProc{cmd: cmd, done: make(chan struct{})}
+	p := &engineProc{cmd: cmd, addr: addr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); _ = logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -364,7 +367,7 @@ type tally struct {
 	received  atomic.Int64
 }
 
-func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int, groups []*groupCPU) error {
+func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int, addrs []string, groups []*groupCPU) error {
 	subjects := events.NewSubjects("")
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	maxEvents := 1 << 16
@@ -558,6 +561,7 @@ func measure(ctx context.Context, o options, js jetstream.JetStream, pids []int,
 	}
 	fmt.Printf("statuses: %v; publishes retried: %d; results counted for acknowledged events only; result rate is results over first publish → last result (%s)\n",
 		tl.statuses, tl.retried, resElapsed.Round(time.Millisecond))
+	printShare(addrs)
 	return nil
 }
 
