@@ -39,6 +39,7 @@ func (b *Batch) flush(ctx context.Context, final bool) error {
 	if final {
 		check = b.counters.queueFlush(pb)
 	}
+	b.lockQueued = false
 	if err := runBatch(ctx, b.tx, pb, "write effects of a batch"); err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ WITH program_uses AS (
 	ORDER BY n
 ), orders AS (
 	INSERT INTO processed_orders (order_id, event_id, customer_id, occurred_at, status, catalog_version, result, points_earned, points_redeemed)
-	SELECT o, e, c, t, s, $49, convert_from(r, 'UTF8')::jsonb, pe, pr
+	SELECT o, e, c, t, s, $49, convert_from(r, 'UTF8')::json, pe, pr
 	FROM unnest($50::text[], $51::text[], $52::text[], $53::timestamptz[], $54::text[], $55::bytea[], $56::numeric[], $57::numeric[])
 	     AS u(o, e, c, t, s, r, pe, pr)
 ), results AS (
@@ -135,7 +136,9 @@ func (w *batchWrites) queue(pb *pgx.Batch, catalogVersion int64, resultsSubject 
 	args = w.customerUses.appendKeyArgs(args)
 	args = w.coupons.appendArgs(args)
 	args = append(args, w.outbox.traceParents) // $79
-	pb.Queue(writeSQL, args...)
+	if sql, reduced, ok := reduceWrite(args); ok {
+		pb.Queue(sql, reduced...)
+	}
 	*w = batchWrites{}
 }
 
@@ -163,7 +166,7 @@ func (r *programUseRows) add(orderID, customerID string, u programUse) {
 }
 
 func (r *programUseRows) appendArgs(args []any) []any {
-	return append(args, r.orders, r.programs, r.customers, r.discounts)
+	return append(args, r.orders, r.programs, r.customers, numericArray(r.discounts))
 }
 
 func (r *programUseRows) appendKeyArgs(args []any) []any {
@@ -232,7 +235,7 @@ func (r *accountRows) appendArgs(args []any) []any {
 		ids[i], paths[i], debts[i], opened[i] = c.id, c.path, c.debt.String(), c.openedAt
 		c.accountDirty = false
 	}
-	return append(args, ids, paths, debts, opened)
+	return append(args, ids, paths, numericArray(debts), opened)
 }
 
 // levelRows are the member_levels rows changed, written with their final
@@ -312,7 +315,7 @@ func (r *consumptionRows) add(orderID string, seq int32, lotID string, amount de
 }
 
 func (r *consumptionRows) appendArgs(args []any) []any {
-	return append(args, r.orders, r.seqs, r.lots, r.amounts)
+	return append(args, r.orders, r.seqs, r.lots, numericArray(r.amounts))
 }
 
 // lotRows are the lots created since the last flush. They are inserted
@@ -342,7 +345,7 @@ func (r *lotRows) appendArgs(args []any) []any {
 		earned[i], available[i], expires[i] = l.EarnedAt, l.AvailableAt, l.ExpiresAt
 		originals[i], remaining[i] = l.Original.String(), l.Remaining.String()
 	}
-	return append(args, ids, customers, orders, earned, available, expires, originals, remaining)
+	return append(args, ids, customers, orders, earned, available, expires, numericArray(originals), numericArray(remaining))
 }
 
 // lotDeltas are changes of lots' remaining, summed per lot.
@@ -373,7 +376,7 @@ func (r *lotDeltas) appendArgs(args []any, inserted map[string]bool) []any {
 			deltas = append(deltas, r.deltas[id].String())
 		}
 	}
-	return append(args, ids, deltas)
+	return append(args, ids, numericArray(deltas))
 }
 
 // entryRows are ledger_entries rows.
@@ -394,7 +397,7 @@ func (r *entryRows) add(j *journal, i int) {
 }
 
 func (r *entryRows) appendArgs(args []any) []any {
-	return append(args, r.customers, r.kinds, r.amounts, r.lots, r.orders, r.events, r.at)
+	return append(args, r.customers, r.kinds, numericArray(r.amounts), r.lots, r.orders, r.events, r.at)
 }
 
 // spendRows are spend_entries rows.
@@ -413,7 +416,7 @@ func (r *spendRows) add(customerID, orderID, eventID string, at time.Time, amoun
 }
 
 func (r *spendRows) appendArgs(args []any) []any {
-	return append(args, r.customers, r.orders, r.events, r.at, r.amounts)
+	return append(args, r.customers, r.orders, r.events, r.at, numericArray(r.amounts))
 }
 
 // orderRows are processed_orders rows.
@@ -438,7 +441,7 @@ func (r *orderRows) add(orderID, eventID string, customerID *string, at time.Tim
 }
 
 func (r *orderRows) appendArgs(args []any, catalogVersion int64) []any {
-	return append(args, catalogVersion, r.orders, r.events, r.customers, r.at, r.statuses, r.results, r.earned, r.redeemed)
+	return append(args, catalogVersion, r.orders, r.events, r.customers, r.at, r.statuses, r.results, numericArray(r.earned), numericArray(r.redeemed))
 }
 
 // outboxRows are the batch's result events; their payloads are the

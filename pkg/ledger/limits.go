@@ -256,7 +256,7 @@ func queueUses(b *pgx.Batch, uses []programUse, orderID, customerID string, coun
 			INSERT INTO program_usage AS p (program_id, scope, period, uses, budget_used)
 			SELECT id, s, per, 1, d FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[]) AS u(id, s, per, d)
 			ON CONFLICT (program_id, scope, period) DO UPDATE SET uses = p.uses + 1, budget_used = p.budget_used + excluded.budget_used`,
-			programs, scopes, periods, discounts)
+			programs, scopes, periods, numericArray(discounts))
 	}
 	if customerID != "" {
 		b.Queue(`
@@ -268,7 +268,7 @@ func queueUses(b *pgx.Batch, uses []programUse, orderID, customerID string, coun
 	b.Queue(`
 		INSERT INTO order_program_uses (order_id, program_id, customer_id, discount, scope, period)
 		SELECT $1, id, NULLIF($4, ''), d, s, per FROM unnest($2::text[], $3::numeric[], $5::text[], $6::text[]) AS u(id, d, s, per)`,
-		orderID, ids, useDiscounts, customerID, useScopes, usePeriods)
+		orderID, ids, numericArray(useDiscounts), customerID, useScopes, usePeriods)
 }
 
 // queueReadUses adds to b the read of an order's uses not given back yet.

@@ -174,7 +174,7 @@ func (j *journal) queue(b *pgx.Batch) {
 			SET remaining = l.remaining + d.delta,
 			    expired_at = CASE WHEN d.expire THEN COALESCE(l.expired_at, $4) ELSE l.expired_at END
 			FROM unnest($1::text[], $2::numeric[], $3::bool[]) AS d(id, delta, expire)
-			WHERE l.lot_id = d.id`, j.deltaOrder, deltas, expire, j.at)
+			WHERE l.lot_id = d.id`, j.deltaOrder, numericArray(deltas), expire, j.at)
 	}
 	if len(j.kinds) > 0 {
 		b.Queue(`
@@ -182,7 +182,7 @@ func (j *journal) queue(b *pgx.Batch) {
 			SELECT $1, e.kind, e.amount, NULLIF(e.lot_id, ''), NULLIF($5, ''), $6, $7
 			FROM unnest($2::text[], $3::numeric[], $4::text[]) WITH ORDINALITY AS e(kind, amount, lot_id, n)
 			ORDER BY e.n`,
-			j.customerID, j.kinds, decStrings(j.amounts), j.lotIDs, j.orderID, j.eventID, j.at)
+			j.customerID, j.kinds, decArray(j.amounts), j.lotIDs, j.orderID, j.eventID, j.at)
 	}
 }
 

@@ -318,7 +318,7 @@ func (w *openingWrites) run(ctx context.Context, tx pgx.Tx) error {
 		b.Queue(`
 			UPDATE point_lots l SET remaining = l.remaining + d.delta
 			FROM (SELECT id, sum(delta) AS delta FROM unnest($1::text[], $2::numeric[]) AS u(id, delta) GROUP BY id) d
-			WHERE l.lot_id = d.id`, w.deltaLots, decStrings(w.deltaAmount))
+			WHERE l.lot_id = d.id`, w.deltaLots, decArray(w.deltaAmount))
 	}
 	if len(w.entryKinds) > 0 {
 		b.Queue(`
@@ -327,13 +327,13 @@ func (w *openingWrites) run(ctx context.Context, tx pgx.Tx) error {
 			FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
 			     WITH ORDINALITY AS e(customer_id, kind, amount, lot_id, order_id, event_id, at, n)
 			ORDER BY e.n`,
-			w.entryCustomers, w.entryKinds, decStrings(w.entryAmounts), w.entryLots, w.entryOrders, w.entryEvents, w.entryAt)
+			w.entryCustomers, w.entryKinds, decArray(w.entryAmounts), w.entryLots, w.entryOrders, w.entryEvents, w.entryAt)
 	}
 	if len(w.accounts) > 0 {
 		b.Queue(`
 			UPDATE accounts a SET debt = u.debt, opened_at = COALESCE(a.opened_at, u.opened_at)
 			FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS u(id, debt, opened_at)
-			WHERE a.customer_id = u.id`, w.accounts, decStrings(w.debts), w.opened)
+			WHERE a.customer_id = u.id`, w.accounts, decArray(w.debts), w.opened)
 	}
 	return runBatch(ctx, tx, b, "write opening balances")
 }

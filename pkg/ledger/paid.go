@@ -213,7 +213,7 @@ func (p *paidPlan) queueWrites(b *pgx.Batch, cat *rules.Catalog, ev *events.Even
 		b.Queue(`
 			INSERT INTO point_consumptions (order_id, seq, lot_id, amount)
 			SELECT $1, n, id, a FROM unnest($2::text[], $3::numeric[]) WITH ORDINALITY AS c(id, a, n)`,
-			orderID, lotIDs, decStrings(amounts))
+			orderID, lotIDs, decArray(amounts))
 	}
 	if p.newLot != nil {
 		queueNewLot(b, p.newLot)

@@ -249,7 +249,7 @@ func (c *ProgramCounters) queueFlush(b *pgx.Batch) (check func() error) {
 		WHERE p.program_id = d.id AND p.scope = d.scope AND p.period = d.period
 		  AND (d.max_uses IS NULL OR d.uses <= 0 OR p.uses + d.uses <= d.max_uses)
 		  AND (d.max_budget IS NULL OR d.budget <= 0 OR p.budget_used + d.budget <= d.max_budget)`,
-		programs, scopes, periods, uses, budgets, maxUses, maxBudgets).Exec(func(ct pgconn.CommandTag) error {
+		programs, scopes, periods, uses, numericArray(budgets), maxUses, nullableNumericArray(maxBudgets)).Exec(func(ct pgconn.CommandTag) error {
 		updated = ct.RowsAffected()
 		return nil
 	})

@@ -499,7 +499,7 @@ func (p *reversalPlan) queueWrites(b *pgx.Batch, ev *events.Event) {
 		b.Queue(`
 			UPDATE point_consumptions c SET restored = c.restored + r.amount
 			FROM unnest($2::int[], $3::numeric[]) AS r(seq, amount)
-			WHERE c.order_id = $1 AND c.seq = r.seq`, orig.orderID, seqs, amounts)
+			WHERE c.order_id = $1 AND c.seq = r.seq`, orig.orderID, seqs, numericArray(amounts))
 	}
 	p.journal.queue(b)
 	if p.debtAdded.Sign() > 0 {
