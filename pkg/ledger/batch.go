@@ -71,7 +71,9 @@ type Batch struct {
 	// locked holds the accounts of the locked customers as they were read
 	// when locked, until the customer is loaded (or a reversal changes it).
 	locked map[string]*accountRow
-	next   *pgx.Batch // statements to send with the next round trip
+	// lockQueued: the locks of lock are in the round trip being prepared.
+	lockQueued bool
+	next       *pgx.Batch // statements to send with the next round trip
 
 	customers map[string]*cachedCustomer
 	orders    map[string]string // paid order id → event id, for the paid events of this batch
@@ -323,6 +325,7 @@ func (b *Batch) paidRun(ctx context.Context, run []BatchEvent, offset int, resul
 	loads := b.queueCustomerLoads(pb, sortedUnique(newCust))
 	b.queueCouponLookups(pb, run)
 	b.counters.queueLoad(pb, b.counterKeys(run))
+	b.lockQueued = false
 	if err := runBatch(ctx, b.tx, pb, "read state of a batch"); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -144,6 +145,21 @@ func (b *Batch) queueLock(pb *pgx.Batch) {
 	pb.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
 		ON CONFLICT (customer_id) DO NOTHING`, b.lock)
 	pb.Queue(lockSQL, b.lock).Query(scanAccounts(b.locked))
+	b.lockQueued = true
+}
+
+// lockHeld reports whether the customer's account is locked, or will be
+// by the round trip being prepared: its row then is, or will be, in
+// b.locked.
+func (b *Batch) lockHeld(id string) bool {
+	if _, ok := b.locked[id]; ok {
+		return true
+	}
+	if !b.lockQueued {
+		return false
+	}
+	_, found := slices.BinarySearch(b.lock, id)
+	return found
 }
 
 // stateSQL reads the rest of the customers' state in one statement: lots
@@ -180,19 +196,21 @@ func (b *Batch) queueCustomerLoads(pb *pgx.Batch, ids []string) (done func() err
 	if len(ids) == 0 {
 		return func() error { return nil }
 	}
+	// The customers LockCustomers named are locked in this round trip
+	// already when it is the batch's first (queueLock): locking them again
+	// cost two statements a transaction.
 	var unlocked []string
 	for _, id := range ids {
 		b.customers[id] = &cachedCustomer{id: id, levels: map[string]levelRow{}, uses: map[counterKey]int64{}}
-		if _, ok := b.locked[id]; !ok {
+		if !b.lockHeld(id) {
 			unlocked = append(unlocked, id)
 		}
 	}
-	accounts := b.locked
+	if b.locked == nil {
+		b.locked = make(map[string]*accountRow, len(ids))
+	}
+	accounts := b.locked // read by the returned function before it drops them
 	if len(unlocked) > 0 {
-		accounts = make(map[string]*accountRow, len(ids))
-		for id, a := range b.locked {
-			accounts[id] = a
-		}
 		pb.Queue(`INSERT INTO accounts (customer_id) SELECT id FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY n
 			ON CONFLICT (customer_id) DO NOTHING`, unlocked)
 		pb.Queue(lockSQL, unlocked).Query(scanAccounts(accounts))
