@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 
 	"github.com/promoengine/promoengine/internal/config"
 	"github.com/promoengine/promoengine/internal/engine"
+	"github.com/promoengine/promoengine/internal/gctune"
 )
 
 func runRun(ctx context.Context, c *cli, args []string) error {
@@ -29,6 +31,10 @@ func runRun(ctx context.Context, c *cli, args []string) error {
 		return usagef("--workers: %v", err)
 	}
 	c.log.Info().Fields(cfg.LogFields()).Msg("starting promoengine")
+	if gctune.Tune(ctx, os.Getenv) {
+		c.log.Debug().Int("gogc", gctune.Percent).Int("memory_limit_mib", gctune.Target>>20).
+			Msg("garbage collector tuned (GOGC or GOMEMLIMIT in the environment leave Go's defaults)")
+	}
 	stopTracing, err := startTracing(ctx, c)
 	if err != nil {
 		return err
