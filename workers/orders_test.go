@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -277,7 +279,13 @@ func TestOrdersGracefulStopAcksInFlight(t *testing.T) {
 		id := fmt.Sprintf("stop-%d", i)
 		b.publish(b.subjects.OrdersPaid(), paidEvent(id, fmt.Sprintf("c%d", i%20), line("1", "food", "1", "1000")), id)
 	}
-	o := b.startOrders(OrdersHooks{})
+	// Each transaction holds on a moment before committing, so that the
+	// stream cannot be through before Stop comes (it was, at times, once
+	// batches got faster).
+	o := b.startOrders(OrdersHooks{BeforeCommit: func(context.Context, pgx.Tx, []string) error {
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}})
 	require.Eventually(t, func() bool { return b.count(`SELECT count(*) FROM inbox`) > 0 }, 30*time.Second, 5*time.Millisecond)
 	o.Stop()
 	stoppedAt := time.Now()
