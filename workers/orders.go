@@ -99,6 +99,9 @@ type Orders struct {
 	metrics  *metrics.Metrics
 	log      zerolog.Logger
 	Hooks    OrdersHooks
+	// Committed, when set (before Start), is called after each committed
+	// transaction: the engine wakes its outbox relay with it.
+	Committed func()
 
 	held    *consume.Held
 	lanes   []*lane
@@ -351,6 +354,9 @@ func (o *Orders) processBatch(ctx context.Context, batch []*item) {
 		var ei *errItem
 		switch {
 		case err == nil:
+			if o.Committed != nil {
+				o.Committed()
+			}
 			o.metrics.BatchSize.Observe(float64(len(pending)))
 			tracing.Observe(ctx, o.metrics.BatchSeconds, time.Since(start).Seconds())
 			committed = len(pending)
@@ -413,6 +419,9 @@ func (o *Orders) processSingly(ctx context.Context, cat *rules.Catalog, pending 
 			var ei *errItem
 			switch {
 			case err == nil:
+				if o.Committed != nil {
+					o.Committed()
+				}
 				o.acknowledge(ctx, []*item{it}, results)
 			case errors.As(err, &ei):
 				o.finish(ctx, it, classify(ei.err))

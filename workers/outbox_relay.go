@@ -61,6 +61,7 @@ type OutboxRelay struct {
 	DeleteDelay  time.Duration
 
 	published []int64 // acknowledged by JetStream, not deleted yet
+	kick      chan struct{}
 	cancel    context.CancelFunc
 	done      chan struct{}
 	backlogAt time.Time // last refresh of the backlog gauges
@@ -69,7 +70,19 @@ type OutboxRelay struct {
 // NewOutboxRelay returns a relay; call Start.
 func NewOutboxRelay(pool *pgxpool.Pool, js jetstream.JetStream, subjects events.Subjects, m *metrics.Metrics, log zerolog.Logger) *OutboxRelay {
 	return &OutboxRelay{pool: pool, js: js, nc: js.Conn(), dl: consume.NewDeadLetterer(js, subjects), metrics: m, log: log.With().Str("worker", "outbox").Logger(),
-		ChunkSize: 1000, PollInterval: time.Second, DeleteDelay: 20 * time.Millisecond}
+		ChunkSize: 1000, PollInterval: time.Second, DeleteDelay: 20 * time.Millisecond, kick: make(chan struct{}, 1)}
+}
+
+// Kick wakes the relay as a NOTIFY promo_outbox would: the order workers of
+// the same process call it after each commit, which saves the
+// notification's trip through PostgreSQL and the listening connection
+// (NOTIFY still wakes the relay of another process when that one leads).
+// It never blocks.
+func (r *OutboxRelay) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Start runs the relay until Stop or ctx ends.
@@ -172,6 +185,7 @@ func (r *OutboxRelay) lead(ctx context.Context) error {
 			cancel()
 			return ctx.Err()
 		case <-waker.C:
+		case <-r.kick:
 		case <-deleteDue:
 		}
 		if err := r.drain(lctx); err != nil && lctx.Err() == nil {

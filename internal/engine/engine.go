@@ -233,13 +233,15 @@ func (e *Engine) start(ctx context.Context) error {
 	e.Catalogs.Start(ctx)
 
 	dl := consume.NewDeadLetterer(e.JS, e.Subjects)
+	if e.has(config.WorkerOutbox) {
+		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Subjects, e.Metrics, e.log)
+	}
 	if e.has(config.WorkerOrders) {
 		if err := e.startOrders(ctx, dl); err != nil {
 			return err
 		}
 	}
-	if e.has(config.WorkerOutbox) {
-		e.Relay = workers.NewOutboxRelay(e.Pool, e.JS, e.Subjects, e.Metrics, e.log)
+	if e.Relay != nil {
 		e.Relay.Start(ctx)
 		e.stops = append(e.stops, e.Relay.Stop)
 	}
@@ -276,6 +278,9 @@ func (e *Engine) startOrders(ctx context.Context, dl *consume.DeadLetterer) erro
 		e.log.Warn().Err(err).Msg("dead letter not stored; trying again with the message held")
 	}
 	e.Orders = workers.NewOrders(oc, e.Pool, e.Store, e.Catalogs, settler, e.Subjects, e.Metrics, e.log)
+	if e.Relay != nil {
+		e.Orders.Committed = e.Relay.Kick // this process's relay, when it leads, need not wait for the NOTIFY
+	}
 	e.Orders.Start(ctx)
 	e.Keyer = workers.NewKeyer(e.JS, e.Subjects, keying.NewResolver(e.Pool, e.log), settler, timing.Heartbeat(), e.Metrics, e.log)
 	e.Keyer.Start(ctx)
