@@ -11,8 +11,8 @@ import (
 
 func TestLimitFollowsTheLiveHeap(t *testing.T) {
 	require.Equal(t, int64(Target), Limit(0))
-	require.Equal(t, int64(Target), Limit(20<<20), "a small heap keeps the target")
-	require.Equal(t, int64(2*100<<20+Slack), Limit(100<<20), "a large heap gets twice itself, never a limit under it")
+	require.Equal(t, int64(Target), Limit(30<<20), "a small heap keeps the target")
+	require.Equal(t, int64(150<<20+Slack), Limit(100<<20), "a large heap gets 1.5 × itself, never a limit under it")
 }
 
 func TestTuneLeavesGoSettingsAlone(t *testing.T) {
