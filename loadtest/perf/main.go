@@ -310,15 +310,17 @@ func runEngine(ctx context.Context, o options, dir string, rate int, dur time.Du
 		switch {
 		case tableHeadRe.MatchString(line):
 			header = cells(line)
-		case header != nil && strings.HasPrefix(line, "|") && !strings.HasPrefix(line, "|---"):
+		case strings.HasPrefix(line, "statuses:"):
+			res.note = line
+		case !strings.HasPrefix(line, "|"):
+			header = nil // the results table ended; the loadtest's other tables are not its rows
+		case header != nil && !strings.HasPrefix(line, "|---"):
 			row := cells(line)
 			for i, h := range header {
 				if i < len(row) {
 					parseEngineCell(&res, strings.TrimSpace(h), strings.TrimSpace(row[i]))
 				}
 			}
-		case strings.HasPrefix(line, "statuses:"):
-			res.note = line
 		}
 	}
 	<-done
