@@ -163,13 +163,25 @@ func (c OrdersConfig) Resolved() OrdersConfig {
 	return c
 }
 
-// MaxAckPending is what one consumer of the pool (a partition, or a
-// replay's) may have unacknowledged: a few full batches, so that fetching
-// never waits on acknowledgements while lanes have work, and bounded, since
-// everything held is kept in memory and beaten.
+// MaxAckPending is what a replay's one consumer may have unacknowledged: a
+// few full batches, so that fetching never waits on acknowledgements while
+// lanes have work, and bounded, since everything held is kept in memory and
+// beaten.
 func (c OrdersConfig) MaxAckPending() int {
 	c = c.Resolved()
 	return max(2*c.BatchSize, 256)
+}
+
+// PartitionMaxAckPending is what each consumer of the partitions (and the
+// keyer's) may have unacknowledged: one full batch. A process owns all the
+// partitions when it is alone, so what it may hold is this times the
+// partition count (4,096 messages with the defaults, ~13 MB of held
+// messages at ~3 kB each, was twice that), which keeps a catch-up after an
+// outage inside SPEC §10's 100 MB while the lanes still find a batch and
+// the next one waiting.
+func (c OrdersConfig) PartitionMaxAckPending() int {
+	c = c.Resolved()
+	return max(c.BatchSize, 128)
 }
 
 // NewOrders assembles the pool; call Start.

@@ -103,7 +103,7 @@ func (b *bundle) startOrders(hooks OrdersHooks) *node {
 	js := b.nats.JetStream(t)
 	timing := streams.Timing{AckWait: b.ackWait}
 	cfg := OrdersConfig{Lanes: 4, BatchSize: 16, MaxDeliver: 5, SoftStop: 5 * time.Second, Heartbeat: timing.Heartbeat()}
-	require.NoError(t, streams.EnsureOrderConsumers(b.ctx, js, b.subjects, testPartitions, timing, cfg.MaxAckPending()))
+	require.NoError(t, streams.EnsureOrderConsumers(b.ctx, js, b.subjects, testPartitions, timing, cfg.PartitionMaxAckPending()))
 	pool, err := pgxpool.New(b.ctx, b.pool.Config().ConnString())
 	require.NoError(t, err)
 	catalogs := NewCatalogWatcher(pool, b.metrics, b.log)
@@ -119,7 +119,7 @@ func (b *bundle) startOrders(hooks OrdersHooks) *node {
 	// same at every run.
 	b.nodes++
 	id := fmt.Sprintf("%s-%d", strings.NewReplacer("/", "-", ".", "-").Replace(t.Name()), b.nodes)
-	p := NewPartitions(PartitionsConfig{Partitions: testPartitions, Timing: timing, MaxAckPending: cfg.MaxAckPending(),
+	p := NewPartitions(PartitionsConfig{Partitions: testPartitions, Timing: timing, MaxAckPending: cfg.PartitionMaxAckPending(),
 		NodeID: id, MemberBeat: 200 * time.Millisecond, MemberTTL: 1500 * time.Millisecond}, js, b.subjects, o, k, b.metrics, b.log)
 	require.NoError(t, p.Start(wctx))
 	var once sync.Once

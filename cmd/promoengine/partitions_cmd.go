@@ -51,7 +51,7 @@ func runPartitions(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	maxAck := workers.OrdersConfig{BatchSize: cfg.BatchSize}.MaxAckPending()
+	maxAck := workers.OrdersConfig{BatchSize: cfg.BatchSize}.PartitionMaxAckPending()
 	rep, err := ops.New(js, pool, subjects, c.log).Repartition(ctx, n, streams.Timing{AckWait: cfg.AckWait}, maxAck)
 	details := map[string]any{"partitions": n}
 	if rep != nil {

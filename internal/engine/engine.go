@@ -270,7 +270,7 @@ func (e *Engine) start(ctx context.Context) error {
 func (e *Engine) startOrders(ctx context.Context, dl *consume.DeadLetterer) error {
 	oc := ordersConfig(e.cfg)
 	timing := streams.Timing{AckWait: e.cfg.AckWait}
-	if err := streams.EnsureOrderConsumers(ctx, e.JS, e.Subjects, e.cfg.Partitions, timing, oc.MaxAckPending()); err != nil {
+	if err := streams.EnsureOrderConsumers(ctx, e.JS, e.Subjects, e.cfg.Partitions, timing, oc.PartitionMaxAckPending()); err != nil {
 		return err
 	}
 	settler := consume.NewSettler(dl, e.cfg.MaxDeliver)
@@ -285,7 +285,7 @@ func (e *Engine) startOrders(ctx context.Context, dl *consume.DeadLetterer) erro
 	e.Keyer = workers.NewKeyer(e.JS, e.Subjects, keying.NewResolver(e.Pool, e.log), settler, timing.Heartbeat(), e.Metrics, e.log)
 	e.Keyer.Start(ctx)
 	e.Partitions = workers.NewPartitions(workers.PartitionsConfig{
-		Partitions: e.cfg.Partitions, Timing: timing, MaxAckPending: oc.MaxAckPending(),
+		Partitions: e.cfg.Partitions, Timing: timing, MaxAckPending: oc.PartitionMaxAckPending(),
 		NodeID: e.cfg.NodeID, Replicas: e.cfg.StreamReplicas,
 	}, e.JS, e.Subjects, e.Orders, e.Keyer, e.Metrics, e.log)
 	if err := e.Partitions.Start(ctx); err != nil {

@@ -7,7 +7,7 @@
 // With Tune, the collector lets the heap triple (GOGC=200) while that stays
 // under a soft memory limit of Target, and keeps to the limit above it,
 // which keeps the process inside SPEC §10's 100 MB at full speed (the
-// live heap is ~30 MB there). The limit follows the live heap, so it never
+// live heap is 20–30 MB there). The limit follows the live heap, so it never
 // falls under one and a half times the live heap plus Slack: a process
 // whose live heap is large (a big catalog, a long replay) collects about
 // as often as with Go's default (GOGC 50–100) rather than continuously,
@@ -28,7 +28,7 @@ const (
 	// Percent is GOGC while the heap is under the limit.
 	Percent = 200
 	// Target is the soft memory limit while the live heap is small.
-	Target = 64 << 20
+	Target = 56 << 20
 	// Slack is added to 1.5 × the live heap when that exceeds Target.
 	Slack = 16 << 20
 	// Every is how often the limit follows the live heap.

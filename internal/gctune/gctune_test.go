@@ -11,7 +11,7 @@ import (
 
 func TestLimitFollowsTheLiveHeap(t *testing.T) {
 	require.Equal(t, int64(Target), Limit(0))
-	require.Equal(t, int64(Target), Limit(30<<20), "a small heap keeps the target")
+	require.Equal(t, int64(Target), Limit(20<<20), "a small heap keeps the target")
 	require.Equal(t, int64(150<<20+Slack), Limit(100<<20), "a large heap gets 1.5 × itself, never a limit under it")
 }
 
