@@ -51,6 +51,13 @@ func (l *lane) wait() bool {
 	}
 }
 
+// len is the number of items queued.
+func (l *lane) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.q)
+}
+
 // take moves up to n items, oldest first, to dst.
 func (l *lane) take(dst []*item, n int) []*item {
 	l.mu.Lock()

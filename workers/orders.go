@@ -36,6 +36,15 @@ type OrdersConfig struct {
 	// multiplying: a transaction costs PostgreSQL about as much for one
 	// event as for fifty.
 	InFlight int
+	// ConcurrentAt is how many events a lane must have waiting to start a
+	// transaction while another one runs (0: BatchSize/8, at least 8).
+	// Under it a lane waits for the running transaction to end and takes
+	// what queued meanwhile: at moderate load one transaction at a time
+	// with a few more events each costs far less (measured at 1,000
+	// orders/s on 2 cores: PostgreSQL 585 against 800 µs of CPU per
+	// order, the engine 425 against 480) and is not slower; a backlog
+	// still gets InFlight transactions.
+	ConcurrentAt int
 	// SoftStop is how long Stop lets queued and in-flight batches finish
 	// before cancelling them.
 	SoftStop time.Duration
@@ -103,9 +112,11 @@ type Orders struct {
 	// transaction: the engine wakes its outbox relay with it.
 	Committed func()
 
-	held    *consume.Held
-	lanes   []*lane
-	txSlots chan struct{} // one per transaction running (OrdersConfig.InFlight)
+	held  *consume.Held
+	lanes []*lane
+	// A transaction holds first, or, when its lane has ConcurrentAt events
+	// waiting, one of extra (InFlight-1 of them; nil when InFlight is 1).
+	first, extra chan struct{}
 
 	workCtx   context.Context
 	stopWork  context.CancelFunc
@@ -157,6 +168,9 @@ func (c OrdersConfig) Resolved() OrdersConfig {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = time.Second
 	}
+	if c.ConcurrentAt <= 0 {
+		c.ConcurrentAt = max(c.BatchSize/8, 8)
+	}
 	if c.RetryMax <= 0 {
 		c.RetryMax = time.Second
 	}
@@ -191,7 +205,45 @@ func NewOrders(cfg OrdersConfig, pool *pgxpool.Pool, store *ledger.Store, catalo
 	return &Orders{
 		cfg: cfg, pool: pool, store: store, catalogs: catalogs, settler: settler,
 		subjects: subjects, metrics: m, log: log.With().Str("worker", "orders").Logger(),
-		held: consume.NewHeld(cfg.Heartbeat), txSlots: make(chan struct{}, cfg.InFlight),
+		held: consume.NewHeld(cfg.Heartbeat), first: make(chan struct{}, 1), extra: extraSlots(cfg.InFlight),
+	}
+}
+
+func extraSlots(inFlight int) chan struct{} {
+	if inFlight <= 1 {
+		return nil
+	}
+	return make(chan struct{}, inFlight-1)
+}
+
+// acquire waits for the lane's turn to run a transaction and returns the
+// slot to give back: the first one whenever it is free, another only while
+// the lane has ConcurrentAt events or more waiting (checked again as events
+// arrive).
+func (o *Orders) acquire(l *lane) chan struct{} {
+	for {
+		select {
+		case o.first <- struct{}{}:
+			return o.first
+		default:
+		}
+		if o.extra != nil && l.len() >= o.cfg.ConcurrentAt {
+			select {
+			case o.first <- struct{}{}:
+				return o.first
+			case o.extra <- struct{}{}:
+				return o.extra
+			}
+		}
+		if o.extra == nil {
+			o.first <- struct{}{}
+			return o.first
+		}
+		select {
+		case o.first <- struct{}{}:
+			return o.first
+		case <-l.ready: // more events: look again (wait looks at the queue, not the signal)
+		}
 	}
 }
 
@@ -275,13 +327,13 @@ func (o *Orders) runLane(ctx context.Context, l *lane) {
 	for l.wait() {
 		// The batch is filled once a transaction slot is ours: what
 		// arrived while waiting goes in too.
-		o.txSlots <- struct{}{}
+		slot := o.acquire(l)
 		batch = l.take(batch[:0], o.cfg.BatchSize)
 		batch = o.prepare(ctx, batch)
 		if len(batch) > 0 {
 			o.processBatch(ctx, batch)
 		}
-		<-o.txSlots
+		<-slot
 	}
 }
 
