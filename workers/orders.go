@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -117,6 +118,7 @@ type Orders struct {
 	// A transaction holds first, or, when its lane has ConcurrentAt events
 	// waiting, one of extra (InFlight-1 of them; nil when InFlight is 1).
 	first, extra chan struct{}
+	firstAt      atomic.Int64 // when the first slot was last taken (unix ns)
 
 	workCtx   context.Context
 	stopWork  context.CancelFunc
@@ -216,34 +218,49 @@ func extraSlots(inFlight int) chan struct{} {
 	return make(chan struct{}, inFlight-1)
 }
 
+// slowTransaction is how long the transaction holding the first slot may
+// run before the other lanes stop waiting for it: a transaction of a few
+// events takes milliseconds, so one running longer waits on something (a
+// lock a taking-over node still holds, PostgreSQL stalling, a retry in
+// place) that the other lanes' customers need not wait on.
+const slowTransaction = 100 * time.Millisecond
+
 // acquire waits for the lane's turn to run a transaction and returns the
 // slot to give back: the first one whenever it is free, another only while
 // the lane has ConcurrentAt events or more waiting (checked again as events
-// arrive).
+// arrive) or the first one's transaction is slow.
 func (o *Orders) acquire(l *lane) chan struct{} {
 	for {
 		select {
 		case o.first <- struct{}{}:
+			o.firstAt.Store(time.Now().UnixNano())
 			return o.first
 		default:
-		}
-		if o.extra != nil && l.len() >= o.cfg.ConcurrentAt {
-			select {
-			case o.first <- struct{}{}:
-				return o.first
-			case o.extra <- struct{}{}:
-				return o.extra
-			}
 		}
 		if o.extra == nil {
 			o.first <- struct{}{}
 			return o.first
 		}
+		slowIn := slowTransaction - time.Since(time.Unix(0, o.firstAt.Load()))
+		if l.len() >= o.cfg.ConcurrentAt || slowIn <= 0 {
+			select {
+			case o.first <- struct{}{}:
+				o.firstAt.Store(time.Now().UnixNano())
+				return o.first
+			case o.extra <- struct{}{}:
+				return o.extra
+			}
+		}
+		t := time.NewTimer(slowIn)
 		select {
 		case o.first <- struct{}{}:
+			t.Stop()
+			o.firstAt.Store(time.Now().UnixNano())
 			return o.first
 		case <-l.ready: // more events: look again (wait looks at the queue, not the signal)
+		case <-t.C: // the running transaction is slow now
 		}
+		t.Stop()
 	}
 }
 

@@ -33,21 +33,30 @@ func TestSecondTransactionOnlyForABacklog(t *testing.T) {
 		t.Fatal("a lane with a backlog waited for the running transaction")
 	}
 
+	// A transaction that runs long stops holding the others back.
+	<-o.first
+	require.Equal(t, o.first, o.acquire(busy), "a new transaction")
 	quiet := newLane()
 	quiet.push(&item{})
+	start := time.Now()
 	go func() { got <- o.acquire(quiet) }()
 	select {
 	case <-got:
-		t.Fatal("started alongside the running transaction")
-	case <-time.After(50 * time.Millisecond):
+		t.Fatal("started alongside a transaction just begun")
+	case <-time.After(slowTransaction / 2):
 	}
-	<-o.first // the running transaction ends
 	select {
 	case slot := <-got:
-		require.Equal(t, o.first, slot)
+		require.Equal(t, o.extra, slot)
+		require.GreaterOrEqual(t, time.Since(start), slowTransaction/2)
+		<-slot
 	case <-time.After(5 * time.Second):
-		t.Fatal("the first slot came free and the lane still waits")
+		t.Fatal("the lane still waits on a slow transaction")
 	}
+
+	// The first slot coming free is taken at once.
+	<-o.first
+	require.Equal(t, o.first, o.acquire(quiet))
 }
 
 // With one transaction in flight there is no second slot at all.
