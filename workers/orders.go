@@ -38,7 +38,8 @@ type OrdersConfig struct {
 	// event as for fifty.
 	InFlight int
 	// ConcurrentAt is how many events a lane must have waiting to start a
-	// transaction while another one runs (0: BatchSize/8, at least 8).
+	// transaction while another one runs (0: BatchSize/8, at least 8), or
+	// that one must have run for slowTransaction.
 	// Under it a lane waits for the running transaction to end and takes
 	// what queued meanwhile: at moderate load one transaction at a time
 	// with a few more events each costs far less (measured at 1,000
