@@ -2,10 +2,9 @@ package main
 
 import (
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/promoengine/promoengine/loadtest/procstat"
 )
 
 // groupCPU is the CPU time of a group of processes that is not one pid:
@@ -24,67 +23,27 @@ func newGroupCPU(name string, read func() time.Duration) *groupCPU {
 
 func (g *groupCPU) used() time.Duration { return max(0, g.read()-g.start) }
 
+// cpuOf is pid's CPU time, 0 when it is gone.
+func cpuOf(pid int) time.Duration {
+	d, _ := procstat.CPU(pid)
+	return d
+}
+
 // selfCPU is this process's CPU time.
-func selfCPU() time.Duration { return readCPU(os.Getpid()) }
+func selfCPU() time.Duration { return cpuOf(os.Getpid()) }
 
 // postgresCPU returns a reader of the CPU time of the cluster whose data
-// directory is dir (its postmaster.pid names the postmaster), or nil.
+// directory is dir, or nil when it has no postmaster.
 func postgresCPU(dir string) func() time.Duration {
-	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
-	if err != nil {
-		return nil
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil {
+	pid, ok := procstat.Postmaster(dir)
+	if !ok {
 		return nil
 	}
 	return func() time.Duration {
-		total := readCPU(pid) + readChildrenCPU(pid)
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			child, err := strconv.Atoi(e.Name())
-			if err != nil || child == pid {
-				continue
-			}
-			if parentOf(child) == pid {
-				total += readCPU(child)
-			}
+		total := cpuOf(pid) + procstat.ChildrenCPU(pid)
+		for _, child := range procstat.Children(pid) {
+			total += cpuOf(child)
 		}
 		return total
 	}
-}
-
-// statFields are the fields of /proc/<pid>/stat after the command name.
-func statFields(pid int) []string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(b[i+1:]))
-}
-
-// parentOf is pid's parent (field 4), 0 when unreadable.
-func parentOf(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
-}
-
-// readChildrenCPU is cutime + cstime (fields 16 and 17): what pid's
-// exited and reaped children used.
-func readChildrenCPU(pid int) time.Duration {
-	f := statFields(pid)
-	if len(f) < 15 {
-		return 0
-	}
-	cu, _ := strconv.ParseInt(f[13], 10, 64)
-	cs, _ := strconv.ParseInt(f[14], 10, 64)
-	return time.Duration(cu+cs) * time.Second / clockTicks
 }

@@ -31,7 +31,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -52,6 +51,7 @@ import (
 
 	"github.com/promoengine/promoengine/internal/natsembed"
 	"github.com/promoengine/promoengine/internal/pgcluster"
+	"github.com/promoengine/promoengine/loadtest/procstat"
 	"github.com/promoengine/promoengine/pkg/events"
 )
 
@@ -616,22 +616,22 @@ type procStats struct {
 }
 
 func newProcStats(pid int) *procStats {
-	return &procStats{pid: pid, cpuStart: readCPU(pid)}
+	return &procStats{pid: pid, cpuStart: cpuOf(pid)}
 }
 
 // sample keeps the largest VmRSS seen every 200 ms and the CPU time last
 // seen (a process that dies keeps what it used until then).
 func (p *procStats) sample(ctx context.Context) {
 	for {
-		if rss := readRSS(p.pid); rss > p.rssMax.Load() {
+		if rss := procstat.RSS(p.pid); rss > p.rssMax.Load() {
 			p.rssMax.Store(rss)
 		}
-		if cpu := readCPU(p.pid); cpu > 0 {
+		if cpu := cpuOf(p.pid); cpu > 0 {
 			p.cpuEnd.Store(int64(cpu))
 		}
 		select {
 		case <-ctx.Done():
-			if cpu := readCPU(p.pid); cpu > 0 {
+			if cpu := cpuOf(p.pid); cpu > 0 {
 				p.cpuEnd.Store(int64(cpu))
 			}
 			return
@@ -643,38 +643,4 @@ func (p *procStats) sample(ctx context.Context) {
 // cpu is the CPU time the process used during the run.
 func (p *procStats) cpu() time.Duration {
 	return max(0, time.Duration(p.cpuEnd.Load())-p.cpuStart)
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
-// every Linux architecture Go supports.
-const clockTicks = 100
-
-// readCPU is the user + system time of pid from /proc/<pid>/stat (0 when
-// unreadable).
-func readCPU(pid int) time.Duration {
-	// The command name (field 2) may hold spaces: statFields counts fields
-	// after its closing parenthesis. utime and stime are fields 14 and 15.
-	f := statFields(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
-}
-
-func readRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(f)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/promoengine/promoengine/internal/pgcluster"
+	"github.com/promoengine/promoengine/loadtest/procstat"
 )
 
 type options struct {
@@ -408,7 +409,7 @@ func runFloor(ctx context.Context, o options, dir, dsn string, rate, n int) (res
 	go func() {
 		defer close(watchDone)
 		for {
-			if kids := childPIDs(cmd.Process.Pid); len(kids) > 0 {
+			if kids := procstat.Children(cmd.Process.Pid); len(kids) > 0 {
 				worker := kids[0]
 				meter = startCPUWindow(map[string]func() []int{
 					"worker":   func() []int { return []int{worker} },
@@ -577,75 +578,22 @@ func (w *cpuWindow) perOrder(orders int64) map[string]float64 {
 	return out
 }
 
-var clkTck = 100.0 // USER_HZ, 100 on Linux
-
-// procCPU is utime+stime of pid in seconds, -1 when it is gone.
+// procCPU is pid's CPU time in seconds, -1 when it is gone.
 func procCPU(pid int) float64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	d, ok := procstat.CPU(pid)
+	if !ok {
 		return -1
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 > len(s) {
-		return -1
-	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
-		return -1
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / clkTck
-}
-
-func ppid(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return -1
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+2:])
-	if len(f) < 2 {
-		return -1
-	}
-	p, _ := strconv.Atoi(f[1])
-	return p
-}
-
-func allPIDs() []int {
-	ents, _ := os.ReadDir("/proc")
-	out := make([]int, 0, len(ents))
-	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
-func childPIDs(parent int) []int {
-	var out []int
-	for _, pid := range allPIDs() {
-		if ppid(pid) == parent {
-			out = append(out, pid)
-		}
-	}
-	return out
+	return d.Seconds()
 }
 
 // clusterPIDs is the postmaster of the data dir and its children.
 func clusterPIDs(dataDir string) []int {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
+	pm, ok := procstat.Postmaster(dataDir)
+	if !ok {
 		return nil
 	}
-	pm, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil {
-		return nil
-	}
-	return append([]int{pm}, childPIDs(pm)...)
+	return append([]int{pm}, procstat.Children(pm)...)
 }
 
 // machineCPU is (busy, total) jiffies of all cores; iowait counts as idle.
@@ -675,7 +623,7 @@ func (r *rssMax) start(pid int) {
 	go func() {
 		defer close(r.done)
 		for {
-			if v := vmRSS(pid); v > r.max {
+			if v := procstat.RSS(pid); v > r.max {
 				r.max = v
 			}
 			select {
@@ -698,20 +646,6 @@ func (r *rssMax) stop() int64 {
 	}
 	<-r.done
 	return r.max
-}
-
-func vmRSS(pid int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // loadSummary is the load average and the busiest processes, to say how
