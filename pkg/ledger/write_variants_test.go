@@ -54,3 +54,11 @@ func TestWriteVariants(t *testing.T) {
 	require.Len(t, reduced, 7)
 	require.Equal(t, []string{"c1"}, reduced[0])
 }
+
+// Numeric arrays go to PostgreSQL as array text.
+func TestNumericArrayText(t *testing.T) {
+	require.Equal(t, "{}", numericArray(nil))
+	require.Equal(t, "{1.50,-2,3E+2}", numericArray([]string{"1.50", "-2", "3E+2"}))
+	five := "5"
+	require.Equal(t, "{NULL,5}", nullableNumericArray([]*string{nil, &five}))
+}
